@@ -1,0 +1,135 @@
+"""Domain values shared by the pure decision logic and the adapters. No AWS SDK here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EncryptionType(StrEnum):
+    NONE = "NONE"
+    KMS = "KMS"
+
+
+class EncryptionStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    UPDATING = "UPDATING"
+
+
+@dataclass(frozen=True)
+class EncryptionState:
+    """X-Ray's live encryption configuration in one account and region.
+
+    X-Ray returns KeyId as the key ARN, and omits it when Type is NONE
+    (https://docs.aws.amazon.com/xray/latest/api/API_EncryptionConfig.html).
+    """
+
+    type: EncryptionType
+    status: EncryptionStatus
+    key_arn: str | None = None
+
+    def describe(self) -> str:
+        if self.type is EncryptionType.NONE:
+            return f"NONE (AWS-owned key), {self.status}"
+        return f"KMS {self.key_arn}, {self.status}"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What kms:DescribeKey says about a key, reduced to what the decision needs."""
+
+    arn: str
+    state: str  # Enabled | Disabled | PendingDeletion | PendingImport | Unavailable | ...
+    key_manager: str  # CUSTOMER | AWS
+    key_spec: str  # SYMMETRIC_DEFAULT | RSA_2048 | ...
+    key_usage: str  # ENCRYPT_DECRYPT | SIGN_VERIFY | ...
+
+    @property
+    def unusable_reason(self) -> str | None:
+        """Why X-Ray cannot use this key, or None when it can."""
+        if self.state != "Enabled":
+            return f"key state is {self.state}"
+        if self.key_spec != "SYMMETRIC_DEFAULT" or self.key_usage != "ENCRYPT_DECRYPT":
+            return f"key is {self.key_spec}/{self.key_usage}; X-Ray needs a symmetric encryption key"
+        return None
+
+
+@dataclass(frozen=True)
+class MissingKey:
+    """The approved key reference does not resolve to any key (NotFoundException)."""
+
+    ref: str
+
+    @property
+    def unusable_reason(self) -> str:
+        return f"key {self.ref} does not exist"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One account and region xray-guard is responsible for."""
+
+    account: str
+    region: str
+
+
+class Verdict(StrEnum):
+    """The vocabulary shared by alerts, logs, the sweep digest and the audit command."""
+
+    COMPLIANT = "compliant"
+    DRIFT_NONE = "drift-none"
+    DRIFT_AWS_MANAGED = "drift-aws-managed"
+    DRIFT_OTHER_KEY = "drift-other-key"
+    KEY_UNUSABLE = "key-unusable"
+    ERROR = "error"
+
+    @property
+    def is_drift(self) -> bool:
+        return self in {Verdict.DRIFT_NONE, Verdict.DRIFT_AWS_MANAGED, Verdict.DRIFT_OTHER_KEY}
+
+
+class Action(StrEnum):
+    NOTHING = "nothing"
+    ALERT = "alert"
+    REVERT = "revert"
+
+
+class Outcome(StrEnum):
+    """What xray-guard did about one account/region."""
+
+    COMPLIANT = "compliant"  # nothing to do, no alert
+    ALERTED = "alerted"  # drift reported, not touched (alert mode, exempt actor, or unusable key)
+    REVERTED = "reverted"  # put + ACTIVE + KeyId re-read equal to the approved key ARN
+    REVERT_FAILED = "revert-failed"  # tried and could not verify; invocation fails
+    ERROR = "error"  # could not even read the state
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made the change, from the CloudTrail userIdentity."""
+
+    arn: str
+    type: str
+    principal_arn: str  # the IAM user/role ARN (the role behind an assumed-role session)
+    session_name: str | None
+    user_agent: str
+    source_ip: str | None
+    invoked_by: str | None = None
+
+    @property
+    def channel(self) -> str:
+        """Console, CLI, SDK or service, guessed from the user agent as CloudTrail records it."""
+        ua = self.user_agent.lower()
+        if self.invoked_by or ua.endswith(".amazonaws.com"):
+            return "AWS service"
+        if "console.amazonaws.com" in ua or ua.startswith("aws-internal") or "signin.amazonaws.com" in ua:
+            return "Console"
+        if "aws-cli" in ua:
+            return "AWS CLI"
+        if "terraform" in ua:
+            return "Terraform"
+        if "cloudformation" in ua:
+            return "CloudFormation"
+        if ua:
+            return "SDK"
+        return "unknown"

@@ -1,0 +1,165 @@
+"""EventBridge envelope and CloudTrail record models for X-Ray PutEncryptionConfig.
+
+The event is only a trigger: nothing here is trusted to describe the live state. The envelope's `account`
+and `region` say where to look; the record says who acted and whether the call failed.
+Shapes: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
+and https://docs.aws.amazon.com/eventbridge/latest/ref/events-structure.html
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.domain import Actor
+from chalicelib.errors import EventRejected
+
+PATTERN: dict[str, Any] = {
+    "source": ["aws.xray"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": ["PutEncryptionConfig"]},
+}
+
+_ACCOUNT = r"^\d{12}$"
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
+_MAX_FIELD = 2048  # CloudTrail ARNs and user agents are far shorter; longer input is hostile or corrupt
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class SessionIssuer(_Model):
+    type: str | None = None
+    arn: str | None = Field(default=None, max_length=_MAX_FIELD)
+    user_name: str | None = Field(default=None, alias="userName", max_length=_MAX_FIELD)
+
+
+class SessionContext(_Model):
+    session_issuer: SessionIssuer | None = Field(default=None, alias="sessionIssuer")
+
+
+class UserIdentity(_Model):
+    type: str = Field(max_length=64)
+    arn: str | None = Field(default=None, max_length=_MAX_FIELD)
+    account_id: str | None = Field(default=None, alias="accountId")
+    session_context: SessionContext | None = Field(default=None, alias="sessionContext")
+    invoked_by: str | None = Field(default=None, alias="invokedBy", max_length=_MAX_FIELD)
+
+
+class RequestParameters(_Model):
+    type: str | None = Field(default=None, max_length=16)
+    key_id: str | None = Field(default=None, alias="keyId", max_length=_MAX_FIELD)
+
+
+class CloudTrailRecord(_Model):
+    """The `detail` of an "AWS API Call via CloudTrail" event (only the fields xray-guard reads)."""
+
+    event_version: str | None = Field(default=None, alias="eventVersion")
+    event_id: str = Field(alias="eventID", min_length=1, max_length=128)
+    event_time: str = Field(alias="eventTime", max_length=64)
+    event_source: str = Field(alias="eventSource")
+    event_name: str = Field(alias="eventName")
+    aws_region: str | None = Field(default=None, alias="awsRegion")
+    recipient_account_id: str | None = Field(default=None, alias="recipientAccountId")
+    user_identity: UserIdentity = Field(alias="userIdentity")
+    user_agent: str = Field(default="", alias="userAgent", max_length=_MAX_FIELD)
+    source_ip: str | None = Field(default=None, alias="sourceIPAddress", max_length=_MAX_FIELD)
+    error_code: str | None = Field(default=None, alias="errorCode", max_length=_MAX_FIELD)
+    error_message: str | None = Field(default=None, alias="errorMessage")
+    request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
+
+
+class Envelope(_Model):
+    """The EventBridge envelope. `version` is "0" on the wire (chalice's test client sends the int 0)."""
+
+    version: str
+    id: str = Field(min_length=1, max_length=128)
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    account: str = Field(pattern=_ACCOUNT)
+    region: str = Field(pattern=_REGION)
+    time: str | None = None
+    detail: CloudTrailRecord
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_str(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+@dataclass(frozen=True)
+class EncryptionChange:
+    """A parsed, validated trigger: someone called PutEncryptionConfig in `account`/`region`."""
+
+    event_id: str  # the EventBridge event id
+    cloudtrail_event_id: str
+    event_time: str
+    account: str
+    region: str
+    actor: Actor
+    error_code: str | None
+    requested_type: str | None
+    requested_key: str | None
+
+
+def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
+    """Parse a raw EventBridge event; raise EventRejected (with a reason) for anything else."""
+    if not isinstance(event, Mapping):
+        raise EventRejected(f"event is a {type(event).__name__}, not a JSON object")
+    try:
+        envelope = Envelope.model_validate(event)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise EventRejected(f"malformed event at {where}: {first['msg']} ({e.error_count()} problem(s))") from e
+    record = envelope.detail
+    expected = {
+        "source": (envelope.source, "aws.xray"),
+        "detail-type": (envelope.detail_type, "AWS API Call via CloudTrail"),
+        "detail.eventSource": (record.event_source, "xray.amazonaws.com"),
+        "detail.eventName": (record.event_name, "PutEncryptionConfig"),
+    }
+    for field, (got, want) in expected.items():
+        if got != want:
+            raise EventRejected(f"{field} is {got[:80]!r}, expected {want!r}")
+    params = record.request_parameters
+    return EncryptionChange(
+        event_id=envelope.id,
+        cloudtrail_event_id=record.event_id,
+        event_time=record.event_time,
+        account=envelope.account,
+        region=envelope.region,
+        actor=actor_from(record),
+        error_code=record.error_code,
+        requested_type=params.type if params else None,
+        requested_key=params.key_id if params else None,
+    )
+
+
+def actor_from(record: CloudTrailRecord) -> Actor:
+    """Reduce userIdentity to who acted; for an assumed role, `principal_arn` is the role behind it."""
+    identity = record.user_identity
+    arn = identity.arn or (f"service:{identity.invoked_by}" if identity.invoked_by else "unknown")
+    principal_arn = arn
+    session_name = None
+    assumed = _ASSUMED_ROLE.match(arn)
+    if assumed:
+        partition, account, role, session_name = assumed.groups()
+        issuer = identity.session_context.session_issuer if identity.session_context else None
+        # sessionIssuer.arn keeps the role's path; the assumed-role ARN drops it.
+        principal_arn = issuer.arn if issuer and issuer.arn else f"arn:{partition}:iam::{account}:role/{role}"
+    return Actor(
+        arn=arn,
+        type=identity.type,
+        principal_arn=principal_arn,
+        session_name=session_name,
+        user_agent=record.user_agent,
+        source_ip=record.source_ip,
+        invoked_by=identity.invoked_by,
+    )

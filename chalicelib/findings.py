@@ -1,0 +1,72 @@
+"""A finding: what xray-guard saw in one account/region and what it did. The unit of alerts, logs and audit."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
+from chalicelib.policy import severity
+
+SCHEMA = "xray-guard.finding/v1"
+
+
+@dataclass(frozen=True)
+class Finding:
+    trigger: str  # "event" | "sweep" | "audit"
+    account: str
+    region: str
+    verdict: Verdict
+    reason: str
+    outcome: Outcome
+    mode: str
+    before: EncryptionState | None
+    after: EncryptionState | None
+    approved_key_ref: str
+    approved_key_arn: str | None
+    observed_at: str
+    detail: str = ""
+    actor: Actor | None = None
+    event_id: str | None = None
+    cloudtrail_event_id: str | None = None
+    event_time: str | None = None
+    exempt_actor: bool = False
+    api_calls: tuple[str, ...] = ()
+
+    @property
+    def severity(self) -> str:
+        return severity(self.verdict, self.outcome)
+
+    @property
+    def verified(self) -> bool:
+        return self.outcome is Outcome.REVERTED
+
+    def to_json(self) -> dict[str, Any]:
+        """Versioned machine form (the `sqs`/`lambda` rendering and the log line share it)."""
+
+        def state(s: EncryptionState | None) -> dict[str, Any] | None:
+            return None if s is None else {"type": s.type.value, "key_id": s.key_arn, "status": s.status.value}
+
+        return {
+            "schema": SCHEMA,
+            "trigger": self.trigger,
+            "account": self.account,
+            "region": self.region,
+            "verdict": self.verdict.value,
+            "severity": self.severity,
+            "reason": self.reason,
+            "outcome": self.outcome.value,
+            "verified": self.verified,
+            "mode": self.mode,
+            "before": state(self.before),
+            "after": state(self.after),
+            "approved_key": {"ref": self.approved_key_ref, "arn": self.approved_key_arn},
+            "detail": self.detail,
+            "actor": None if self.actor is None else dataclasses.asdict(self.actor),
+            "exempt_actor": self.exempt_actor,
+            "event_id": self.event_id,
+            "cloudtrail_event_id": self.cloudtrail_event_id,
+            "event_time": self.event_time,
+            "observed_at": self.observed_at,
+        }

@@ -1,0 +1,115 @@
+"""The decision, as pure functions: live state + approved key + actor + mode → verdict and action.
+
+No AWS SDK import here (a test checks it): everything is decided on values the adapters produced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from chalicelib import USER_AGENT_MARKER
+from chalicelib.domain import (
+    Action,
+    Actor,
+    EncryptionState,
+    EncryptionType,
+    KeyInfo,
+    MissingKey,
+    Outcome,
+    Verdict,
+)
+from chalicelib.settings import Mode
+
+# Session names xray-guard uses: "xray-guard" when assuming the member role, and Lambda's own session name
+# (the function name, "xray-guard-<stage>-<handler>") when it acts in its own account.
+OWN_SESSION_PREFIX = "xray-guard"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    verdict: Verdict
+    reason: str
+
+
+def needs_current_key_details(state: EncryptionState, approved_arn: str | None) -> bool:
+    """Whether classifying needs DescribeKey of the key X-Ray currently uses (only for a foreign key)."""
+    return state.type is EncryptionType.KMS and state.key_arn is not None and state.key_arn != approved_arn
+
+
+def classify(
+    state: EncryptionState,
+    approved: KeyInfo | MissingKey,
+    current_key: KeyInfo | MissingKey | None,
+    *,
+    require_cmk: bool,
+) -> Assessment:
+    """Classify one region's live configuration against the approved key."""
+    reason = approved.unusable_reason
+    if reason is not None:
+        where = f" (X-Ray currently: {state.describe()})"
+        return Assessment(Verdict.KEY_UNUSABLE, f"approved key cannot be used: {reason}{where}")
+    assert isinstance(approved, KeyInfo)
+    if state.type is EncryptionType.NONE:
+        return Assessment(Verdict.DRIFT_NONE, "X-Ray uses the AWS-owned key (Type NONE)")
+    if state.key_arn == approved.arn:
+        return Assessment(Verdict.COMPLIANT, f"X-Ray uses the approved key ({state.status})")
+    if isinstance(current_key, KeyInfo) and current_key.key_manager == "AWS":
+        if require_cmk:
+            return Assessment(Verdict.DRIFT_AWS_MANAGED, "X-Ray uses the AWS-managed key aws/xray")
+        return Assessment(Verdict.COMPLIANT, "X-Ray uses the AWS-managed key (allowed: REQUIRE_CMK=false)")
+    return Assessment(Verdict.DRIFT_OTHER_KEY, f"X-Ray uses a key that is not the approved one: {state.key_arn}")
+
+
+def decide(verdict: Verdict, *, mode: Mode, actor_exempt: bool) -> Action:
+    """What to do about a verdict. Only drift is ever reverted; an exempt actor is only reported."""
+    if verdict is Verdict.COMPLIANT:
+        return Action.NOTHING
+    if verdict.is_drift and mode is Mode.REVERT and not actor_exempt:
+        return Action.REVERT
+    return Action.ALERT
+
+
+def is_own_echo(actor: Actor, member_role: str) -> bool:
+    """True for the CloudTrail record of xray-guard's own write (its revert coming back as an event).
+
+    Both must hold: the user-agent marker (cheap to forge alone) and a role session of xray-guard's own
+    (the member role it assumes, or its Lambda role session in its own account).
+    """
+    if USER_AGENT_MARKER.split("/")[0] + "/" not in actor.user_agent or actor.session_name is None:
+        return False
+    role_name = actor.principal_arn.rsplit("/", 1)[-1]
+    own_role = role_name == member_role or role_name.startswith(OWN_SESSION_PREFIX)
+    return own_role and actor.session_name.startswith(OWN_SESSION_PREFIX)
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$")
+
+
+def is_exempt(actor: Actor, patterns: Iterable[str]) -> bool:
+    """Whether the actor (its IAM user/role ARN, or the role behind its session) matches an exempt pattern."""
+    candidates = {actor.arn, actor.principal_arn}
+    return any(_glob(p).match(c) for p in patterns for c in candidates)
+
+
+SEVERITY_BY_VERDICT = {
+    Verdict.KEY_UNUSABLE: "critical",
+    Verdict.DRIFT_NONE: "high",
+    Verdict.DRIFT_OTHER_KEY: "high",
+    Verdict.DRIFT_AWS_MANAGED: "medium",
+    Verdict.ERROR: "high",
+    Verdict.COMPLIANT: "info",
+}
+
+
+def severity(verdict: Verdict, outcome: Outcome) -> str:
+    """Alert severity: a failed revert or unusable key is critical; a verified revert is low (already fixed)."""
+    if outcome is Outcome.REVERT_FAILED:
+        return "critical"
+    if outcome is Outcome.REVERTED:
+        return "low"
+    return SEVERITY_BY_VERDICT[verdict]

@@ -1,0 +1,285 @@
+"""The responder pipeline: re-read → classify → act → report. One pipeline, two triggers (event and sweep).
+
+Everything that waits takes `sleep` and `clock` as parameters, so tests never sleep for real.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.domain import (
+    Action,
+    EncryptionState,
+    EncryptionStatus,
+    EncryptionType,
+    KeyInfo,
+    MissingKey,
+    Outcome,
+    Target,
+    Verdict,
+)
+from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed
+from chalicelib.events import EncryptionChange, parse_change
+from chalicelib.findings import Finding
+from chalicelib.kms import KeyDirectory
+from chalicelib.log import emit
+from chalicelib.notify import Message, SnsNotifier, finding_message
+from chalicelib.policy import classify, decide, is_exempt, is_own_echo, needs_current_key_details
+from chalicelib.sessions import ClientFactory, call_aws, recording_calls
+from chalicelib.settings import Mode, Settings
+from chalicelib.xray import XRayEncryption
+
+APPROVED_KEY_TTL_SECONDS = 300.0  # how long a DescribeKey of the approved key serves classification
+PREFLIGHT_MAX_AGE_SECONDS = 30.0  # a write needs a key description at most this old
+POLL_FIRST_DELAY, POLL_GROWTH, POLL_MAX_DELAY = 0.2, 1.5, 1.0
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ApprovedKeys:
+    """DescribeKey results for the approved key per (account, region), cached with a TTL."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str, str], tuple[KeyInfo | MissingKey, float]] = {}
+
+    def get(self, target: Target, ref: str, keys: KeyDirectory, max_age: float) -> KeyInfo | MissingKey:
+        cache_key = (target.account, target.region, ref)
+        with self._lock:
+            cached = self._cache.get(cache_key)
+        if cached and self._clock() - cached[1] <= max_age:
+            return cached[0]
+        info = keys.describe(ref)
+        with self._lock:
+            self._cache[cache_key] = (info, self._clock())
+        return info
+
+
+class Responder:
+    """Checks one account/region and acts on it according to the settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clients: ClientFactory,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], str] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self._sleep = sleep
+        self._clock = clock
+        self._now = now
+        self._approved = ApprovedKeys(clock)
+
+    # -- the event trigger -------------------------------------------------------------------------
+
+    def on_event(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Handle one EventBridge event. Raises RemediationFailed when the drift is not fixed and verified."""
+        try:
+            change = parse_change(raw)
+        except EventRejected as e:
+            emit("rejected", reason=e.reason, event_id=_safe_id(raw), api_calls=[])
+            return {"decision": "rejected", "reason": e.reason}
+        base = {"event_id": change.event_id, "account": change.account, "region": change.region}
+        if change.error_code:
+            emit("skipped", why="failed-call", error_code=change.error_code, actor=change.actor.arn, **base)
+            return {"decision": "skipped-failed-call", **base}
+        if is_own_echo(change.actor, self.settings.member_role):
+            emit("skipped", why="own-echo", actor=change.actor.arn, **base)
+            return {"decision": "skipped-own-echo", **base}
+        finding = self.check(Target(change.account, change.region), trigger="event", change=change)
+        if finding.outcome is not Outcome.COMPLIANT:
+            self.deliver(finding_message(finding), finding)
+        if needs_retry(finding, self.settings.mode):
+            raise RemediationFailed(
+                f"{finding.account}/{finding.region}: {finding.outcome.value} ({finding.detail or finding.reason})"
+            )
+        return {"decision": finding.verdict.value, "outcome": finding.outcome.value, **base}
+
+    def deliver(self, message: Message, finding: Finding | None = None) -> None:
+        """Publish an alert; if SNS refuses, keep it in the failure queue and fail the invocation."""
+        notifier = SnsNotifier(self.clients.home_sns(self.settings.topic_region), self.settings.topic_arn)
+        try:
+            message_id = notifier.publish(message)
+        except AwsCallError as e:
+            kept = self._keep_undelivered(message, finding, e)
+            emit("alert-undelivered", error=str(e), kept_in_failure_queue=kept, subject=message.subject)
+            raise RemediationFailed(f"alert not delivered: {e}") from e
+        emit("alert-sent", message_id=message_id, subject=message.subject)
+
+    def _keep_undelivered(self, message: Message, finding: Finding | None, error: AwsCallError) -> bool:
+        url = self.settings.failure_queue_url
+        if not url:
+            return False
+        sqs = self.clients.home_sqs(self.settings.topic_region)
+        body: dict[str, Any] = {
+            "undelivered_alert": message.message["sqs"],
+            "subject": message.subject,
+            "error": str(error),
+        }
+        if finding is not None:
+            body["finding"] = finding.to_json()
+        try:
+            call_aws("sqs", "SendMessage", lambda: sqs.send_message(QueueUrl=url, MessageBody=_json(body)))
+        except AwsCallError:
+            return False
+        return True
+
+    # -- the shared pipeline -----------------------------------------------------------------------
+
+    def check(self, target: Target, *, trigger: str, change: EncryptionChange | None = None) -> Finding:
+        """Re-read, classify, act. Never raises for AWS errors: they become an `error` finding."""
+        exempt = change is not None and is_exempt(change.actor, self.settings.exempt_principals)
+        ref = self.settings.approved_key_ref(target.region)
+        template = Finding(
+            trigger=trigger,
+            account=target.account,
+            region=target.region,
+            verdict=Verdict.ERROR,
+            reason="",
+            outcome=Outcome.ERROR,
+            mode=self.settings.mode.value,
+            before=None,
+            after=None,
+            approved_key_ref=ref,
+            approved_key_arn=None,
+            observed_at="",
+            actor=change.actor if change else None,
+            event_id=change.event_id if change else None,
+            cloudtrail_event_id=change.cloudtrail_event_id if change else None,
+            event_time=change.event_time if change else None,
+            exempt_actor=exempt,
+        )
+        with recording_calls() as calls:
+            try:
+                finding = self._check(target, ref, exempt, template)
+            except AwsCallError as e:
+                finding = dataclasses.replace(
+                    template, reason=f"could not check: {e.code}", observed_at=self._now(), detail=str(e)
+                )
+        finding = dataclasses.replace(finding, api_calls=tuple(calls))
+        emit(
+            "decision",
+            event_id=finding.event_id,
+            cloudtrail_event_id=finding.cloudtrail_event_id,
+            trigger=trigger,
+            account=target.account,
+            region=target.region,
+            actor=finding.actor.arn if finding.actor else None,
+            before=_state_json(finding.before),
+            after=_state_json(finding.after),
+            decision=finding.verdict.value,
+            outcome=finding.outcome.value,
+            detail=finding.detail,
+            api_calls=list(calls),
+        )
+        return finding
+
+    def _check(self, target: Target, ref: str, exempt: bool, template: Finding) -> Finding:
+        xray = XRayEncryption(self.clients.xray(target.account, target.region))
+        keys = KeyDirectory(self.clients.kms(target.account, target.region))
+        before = xray.get()
+        approved = self._approved.get(target, ref, keys, APPROVED_KEY_TTL_SECONDS)
+        approved_arn = approved.arn if isinstance(approved, KeyInfo) else None
+        state = before
+        while True:
+            current = None
+            if state.key_arn is not None and needs_current_key_details(state, approved_arn):
+                current = keys.describe(state.key_arn)
+            assessment = classify(state, approved, current, require_cmk=self.settings.require_cmk)
+            if assessment.verdict is not Verdict.COMPLIANT or state.status is EncryptionStatus.ACTIVE:
+                break
+            # Already moving to an accepted key: wait (bounded) for it to land, then judge what landed.
+            state = self._await_active(xray)
+            if state.status is EncryptionStatus.UPDATING:
+                return dataclasses.replace(
+                    template,
+                    reason="X-Ray stayed UPDATING",
+                    before=before,
+                    after=state,
+                    approved_key_arn=approved_arn,
+                    observed_at=self._now(),
+                    detail=f"still UPDATING after {self.settings.activation_timeout_seconds:g}s",
+                )
+
+        action = decide(assessment.verdict, mode=self.settings.mode, actor_exempt=exempt)
+        result = dataclasses.replace(
+            template,
+            verdict=assessment.verdict,
+            reason=assessment.reason,
+            before=before,
+            after=state,
+            approved_key_arn=approved_arn,
+        )
+        if action is Action.REVERT:
+            outcome, after, detail = self._revert(target, ref, xray, keys)
+            return dataclasses.replace(result, outcome=outcome, after=after, detail=detail, observed_at=self._now())
+        outcome = Outcome.COMPLIANT if action is Action.NOTHING else Outcome.ALERTED
+        return dataclasses.replace(result, outcome=outcome, observed_at=self._now())
+
+    def _revert(
+        self, target: Target, ref: str, xray: XRayEncryption, keys: KeyDirectory
+    ) -> tuple[Outcome, EncryptionState | None, str]:
+        """Pre-flight the key, put it, wait for ACTIVE, and verify by re-reading. Never claims unverified success."""
+        key = self._approved.get(target, ref, keys, PREFLIGHT_MAX_AGE_SECONDS)
+        if key.unusable_reason is not None:
+            return Outcome.REVERT_FAILED, None, f"pre-flight: approved key unusable: {key.unusable_reason}"
+        assert isinstance(key, KeyInfo)
+        try:
+            xray.put_kms(key.arn)
+            after = self._await_active(xray)
+        except AwsCallError as e:
+            return Outcome.REVERT_FAILED, None, str(e)
+        if after.status is not EncryptionStatus.ACTIVE:
+            return (
+                Outcome.REVERT_FAILED,
+                after,
+                f"still UPDATING after {self.settings.activation_timeout_seconds:g}s",
+            )
+        if after.type is not EncryptionType.KMS or after.key_arn != key.arn:
+            return Outcome.REVERT_FAILED, after, f"re-read shows {after.describe()}, not the approved key"
+        return Outcome.REVERTED, after, "verified by re-read"
+
+    def _await_active(self, xray: XRayEncryption) -> EncryptionState:
+        """Poll GetEncryptionConfig with backoff until ACTIVE or the activation timeout."""
+        deadline = self._clock() + self.settings.activation_timeout_seconds
+        delay = POLL_FIRST_DELAY
+        while True:
+            remaining = deadline - self._clock()
+            self._sleep(max(0.0, min(delay, remaining)))
+            state = xray.get()
+            if state.status is EncryptionStatus.ACTIVE or self._clock() >= deadline:
+                return state
+            delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
+
+
+def needs_retry(finding: Finding, mode: Mode) -> bool:
+    """Whether the invocation must fail so Lambda retries and its on-failure destination keeps the event."""
+    if finding.outcome in {Outcome.REVERT_FAILED, Outcome.ERROR}:
+        return True
+    return mode is Mode.REVERT and finding.verdict is Verdict.KEY_UNUSABLE
+
+
+def _state_json(state: EncryptionState | None) -> dict[str, Any] | None:
+    return None if state is None else {"type": state.type.value, "key_id": state.key_arn, "status": state.status.value}
+
+
+def _safe_id(raw: object) -> str | None:
+    value = raw.get("id") if isinstance(raw, Mapping) else None
+    return value[:128] if isinstance(value, str) else None
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,175 @@
+"""The one place that builds AWS clients: standard retries, the user-agent marker, and an assume-role cache.
+
+Endpoints come from the standard AWS_ENDPOINT_URL variable (botocore reads it), nothing custom.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import USER_AGENT_MARKER
+from chalicelib.errors import AwsCallError
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_xray import XRayClient
+
+CLIENT_CONFIG = Config(
+    user_agent_extra=USER_AGENT_MARKER,
+    retries={"mode": "standard", "max_attempts": 6},
+    connect_timeout=5,
+    read_timeout=15,
+    max_pool_connections=32,
+)
+ASSUME_ROLE_SESSION_NAME = "xray-guard"
+_REFRESH_MARGIN_SECONDS = 300.0
+
+# The AWS calls made in the current decision, for its log line (one list per check, per thread).
+_calls: ContextVar[list[str] | None] = ContextVar("xray_guard_calls", default=None)
+
+
+@contextmanager
+def recording_calls() -> Iterator[list[str]]:
+    """Collect "service:Operation" for every AWS call made inside the block (in this thread)."""
+    calls: list[str] = []
+    token = _calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _calls.reset(token)
+
+
+def _record_call(model: Any, **_: Any) -> None:
+    calls = _calls.get()
+    if calls is not None:
+        calls.append(f"{model.service_model.endpoint_prefix}:{model.name}")
+
+
+@dataclass
+class _Credentials:
+    session: boto3.Session
+    expires_at: float
+
+
+class ClientFactory:
+    """Clients per (account, region), assuming `member_role` in accounts other than the home account.
+
+    Assumed-role credentials are cached per account until five minutes before they expire; clients are
+    cached per account, region and service. Thread-safe (the sweep checks regions concurrently).
+    """
+
+    def __init__(
+        self,
+        base: boto3.Session,
+        member_role: str,
+        *,
+        home_account: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._base = base
+        self._member_role = member_role
+        self._home_account = home_account
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._credentials: dict[str, _Credentials] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
+
+    def home_account(self) -> str:
+        """The account xray-guard runs in (from the Lambda context, else one sts:GetCallerIdentity)."""
+        if self._home_account is None:
+            sts = self._make(self._base, "sts", self._base.region_name or "us-east-1")
+            self._home_account = _call("sts", "GetCallerIdentity", sts.get_caller_identity)["Account"]
+        return self._home_account
+
+    def xray(self, account: str, region: str) -> XRayClient:
+        client: XRayClient = self._client(account, region, "xray")
+        return client
+
+    def kms(self, account: str, region: str) -> KMSClient:
+        client: KMSClient = self._client(account, region, "kms")
+        return client
+
+    def home_sns(self, region: str) -> SNSClient:
+        client: SNSClient = self._client(self.home_account(), region, "sns")
+        return client
+
+    def home_sqs(self, region: str) -> SQSClient:
+        client: SQSClient = self._client(self.home_account(), region, "sqs")
+        return client
+
+    def client(self, account: str, region: str, service: str) -> Any:
+        """Any other client (organizations, account, ec2) for an account."""
+        return self._client(account, region, service)
+
+    def _client(self, account: str, region: str, service: str) -> Any:
+        session = self._session(account)
+        with self._lock:
+            key = (account, region, service)
+            client = self._clients.get(key)
+            if client is None:
+                client = self._make(session, service, region)
+                self._clients[key] = client
+            return client
+
+    def _session(self, account: str) -> boto3.Session:
+        if account == self.home_account():
+            return self._base
+        with self._lock:
+            cached = self._credentials.get(account)
+            if cached and cached.expires_at - _REFRESH_MARGIN_SECONDS > self._clock():
+                return cached.session
+        fresh = self._assume(account)
+        with self._lock:
+            self._credentials[account] = fresh
+            # Clients hold the old credentials: drop them with the session they came from.
+            self._clients = {k: v for k, v in self._clients.items() if k[0] != account}
+        return fresh.session
+
+    def _assume(self, account: str) -> _Credentials:
+        partition = self._base.get_partition_for_region(self._base.region_name or "us-east-1")
+        role_arn = f"arn:{partition}:iam::{account}:role/{self._member_role}"
+        sts = self._make(self._base, "sts", self._base.region_name or "us-east-1")
+        response = _call(
+            "sts",
+            "AssumeRole",
+            lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName=ASSUME_ROLE_SESSION_NAME),
+        )
+        creds = response["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self._base.region_name,
+        )
+        return _Credentials(session, creds["Expiration"].timestamp())
+
+    @staticmethod
+    def _make(session: boto3.Session, service: str, region: str) -> Any:
+        client = session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        client.meta.events.register("before-call", _record_call)
+        return client
+
+
+def _call(service: str, operation: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except ClientError as e:
+        error = e.response.get("Error", {})
+        raise AwsCallError(service, operation, error.get("Code", "Unknown"), error.get("Message", "")) from e
+    except BotoCoreError as e:
+        raise AwsCallError(service, operation, type(e).__name__, str(e)) from e
+
+
+call_aws = _call
