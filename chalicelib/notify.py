@@ -11,7 +11,7 @@ Custom notification format: https://docs.aws.amazon.com/chatbot/latest/adminguid
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -192,30 +192,39 @@ def finding_message(finding: Finding) -> Message:
     )
 
 
-def digest_message(sweep_id: str, findings: Sequence[Finding], failed_accounts: dict[str, str]) -> Message:
-    """One message for a whole sweep: counts and a table of the account/region pairs that were not compliant."""
+def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> Message:
+    """One message for a whole sweep: counts and a table of the account/region pairs that were not compliant.
+
+    `results` maps account → {"counts": {verdict: n}, "non_compliant": [finding JSON], "error": str | None}.
+    """
     counts: dict[str, int] = {}
-    for f in findings:
-        counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
-    bad = sorted((f for f in findings if f.verdict is not Verdict.COMPLIANT), key=lambda f: (f.account, f.region))
-    reverted = sum(f.outcome is Outcome.REVERTED for f in bad)
-    failed = sum(f.outcome in {Outcome.REVERT_FAILED, Outcome.ERROR} for f in bad)
-    accounts = {f.account for f in findings} | set(failed_accounts)
+    for result in results.values():
+        for verdict, n in result["counts"].items():
+            counts[verdict] = counts.get(verdict, 0) + n
+    failed_accounts = {a: str(r["error"]) for a, r in results.items() if r.get("error")}
+    bad = sorted(
+        (row for r in results.values() for row in r["non_compliant"]), key=lambda row: (row["account"], row["region"])
+    )
+    checks = sum(counts.values())
+    reverted = sum(row["outcome"] == Outcome.REVERTED.value for row in bad)
+    failed = sum(row["outcome"] in {Outcome.REVERT_FAILED.value, Outcome.ERROR.value} for row in bad)
     worst = "critical" if failed or failed_accounts else ("high" if len(bad) > reverted else "low")
     title = (
-        f"X-Ray encryption sweep: {len(bad)} non-compliant of {len(findings)} regions, "
-        f"{reverted} reverted, {len(failed_accounts)} account(s) failed"
+        f"X-Ray sweep: {len(bad)} of {checks} regions not compliant, {reverted} reverted, "
+        f"{len(failed_accounts)} account(s) failed"
     )
+    count_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
     header = f"{'ACCOUNT':<14}{'REGION':<17}{'VERDICT':<19}{'OUTCOME':<15}DETAIL"
     rows = [
-        f"{f.account:<14}{f.region:<17}{f.verdict.value:<19}{f.outcome.value:<15}{f.detail or f.reason}" for f in bad
+        f"{r['account']:<14}{r['region']:<17}{r['verdict']:<19}{r['outcome']:<15}{r['detail'] or r['reason']}"
+        for r in bad
     ]
     shown = rows[:DIGEST_ROWS_IN_TEXT]
     email = [
         title,
         "",
-        f"Sweep {sweep_id}: {len(accounts)} account(s), {len(findings)} region check(s).",
-        "Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"),
+        f"Sweep {sweep_id}: {len(results)} account(s), {checks} region check(s).",
+        f"Counts: {count_text}",
         "",
         header if bad else "Every checked region is compliant.",
         *shown,
@@ -223,27 +232,28 @@ def digest_message(sweep_id: str, findings: Sequence[Finding], failed_accounts: 
     if len(rows) > len(shown):
         email.append(f"... and {len(rows) - len(shown)} more (full list in the JSON rendering and the logs)")
     if failed_accounts:
-        email += [
-            "",
-            "Accounts that could not be checked (retried, then kept in the sweep dead-letter queue):",
-        ]
+        email += ["", "Accounts that could not be checked (retried, then dead-lettered):"]
         email += [f"  {account}: {why}" for account, why in sorted(failed_accounts.items())]
-    machine_rows = [f.to_json() for f in bad]
     machine: dict[str, Any] = {
         "schema": "xray-guard.sweep-digest/v1",
         "sweep_id": sweep_id,
-        "accounts": len(accounts),
-        "checks": len(findings),
+        "accounts": len(results),
+        "checks": checks,
         "counts": counts,
         "reverted": reverted,
         "failed_accounts": failed_accounts,
-        "non_compliant": machine_rows,
+        "non_compliant": bad,
         "omitted": 0,
     }
     while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine["non_compliant"]:
         keep = len(machine["non_compliant"]) // 2
         machine["omitted"] += len(machine["non_compliant"]) - keep
         machine["non_compliant"] = machine["non_compliant"][:keep]
+    lines = [f"*Counts:* {count_text}"]
+    lines += [f"`{r['account']}` `{r['region']}` {r['verdict']} -> {r['outcome']}" for r in bad[:20]]
+    if len(bad) > 20:
+        lines.append(f"... and {len(bad) - 20} more (see the email or JSON rendering)")
+    lines += [f"*Account failed:* `{a}` {why}" for a, why in sorted(failed_accounts.items())[:10]]
     chatbot = {
         "version": "1.0",
         "source": "custom",
@@ -251,24 +261,19 @@ def digest_message(sweep_id: str, findings: Sequence[Finding], failed_accounts: 
         "content": {
             "textType": "client-markdown",
             "title": f"{_EMOJI.get(worst, '')} {title}",
-            "description": "\n".join(
-                ["*Counts:* " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")]
-                + [f"`{f.account}` `{f.region}` {f.verdict.value} → {f.outcome.value}" for f in bad[:20]]
-                + ([f"… and {len(bad) - 20} more (see email/JSON)"] if len(bad) > 20 else [])
-                + [f"*Account failed:* `{a}` {why}" for a, why in sorted(failed_accounts.items())[:10]]
-            ),
+            "description": "\n".join(lines),
             "keywords": [worst, "sweep"],
         },
         "metadata": {"threadId": f"xray-guard-sweep-{sweep_id}", "summary": title[:SUBJECT_LIMIT]},
     }
-    text = "\n".join(email) + "\n"
+    machine_json = json.dumps(machine)
     return Message(
         subject=_ascii_subject(f"[{worst.upper()}] {title}"),
         message={
             "default": json.dumps(chatbot),
-            "email": text[: MESSAGE_BUDGET // 2],
-            "sqs": json.dumps(machine),
-            "lambda": json.dumps(machine),
+            "email": ("\n".join(email) + "\n")[: MESSAGE_BUDGET // 2],
+            "sqs": machine_json,
+            "lambda": machine_json,
         },
         attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
     )

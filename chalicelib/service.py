@@ -110,7 +110,8 @@ class Responder:
 
     def deliver(self, message: Message, finding: Finding | None = None) -> None:
         """Publish an alert; if SNS refuses, keep it in the failure queue and fail the invocation."""
-        notifier = SnsNotifier(self.clients.home_sns(self.settings.topic_region), self.settings.topic_arn)
+        topic_region = self.settings.topic_region  # raises ConfigError when no topic is configured
+        notifier = SnsNotifier(self.clients.home_sns(topic_region), str(self.settings.topic_arn))
         try:
             message_id = notifier.publish(message)
         except AwsCallError as e:

@@ -173,3 +173,11 @@ def _call(service: str, operation: str, fn: Callable[[], Any]) -> Any:
 
 
 call_aws = _call
+
+
+def paginate(client: Any, service: str, operation: str, method: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """All pages of a paginated call (botocore's paginator), with errors mapped like any other call."""
+    pages: list[dict[str, Any]] = _call(
+        service, operation, lambda: list(client.get_paginator(method).paginate(**kwargs))
+    )
+    return pages

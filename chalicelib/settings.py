@@ -41,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "XRAY_GUARD_SWEEP_QUEUE_URL": "sweep_queue_url",
     "XRAY_GUARD_ACTIVATION_TIMEOUT": "activation_timeout_seconds",
     "XRAY_GUARD_FAILURE_QUEUE_URL": "failure_queue_url",
+    "XRAY_GUARD_SWEEP_TABLE": "sweep_table",
 }
 _FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
 
@@ -67,7 +68,7 @@ class Settings(BaseModel):
     mode: Mode = Mode.ALERT
     kms_key: KeyRef
     kms_keys: dict[str, KeyRef] = Field(default_factory=dict)
-    topic_arn: str = Field(pattern=_TOPIC_ARN.pattern)
+    topic_arn: str | None = Field(default=None, pattern=_TOPIC_ARN.pattern)
     member_role: str = Field(default="XRayGuardMember", pattern=_ROLE_NAME.pattern)
     exempt_principals: tuple[str, ...] = ()
     require_cmk: bool = True
@@ -76,6 +77,7 @@ class Settings(BaseModel):
     sweep_queue_url: str | None = None
     activation_timeout_seconds: float = Field(default=120.0, gt=0, le=840)
     failure_queue_url: str | None = None
+    sweep_table: str | None = None
 
     @field_validator("kms_keys", mode="before")
     @classmethod
@@ -137,6 +139,8 @@ class Settings(BaseModel):
 
     @property
     def topic_region(self) -> str:
+        if self.topic_arn is None:
+            raise ConfigError("XRAY_GUARD_TOPIC_ARN: is required to send alerts (allowed: an SNS topic ARN)")
         return self.topic_arn.split(":")[3]
 
     @property
@@ -145,9 +149,16 @@ class Settings(BaseModel):
         return None if self.accounts == "org" else tuple(self.accounts.split(","))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from environment variables; raise ConfigError naming each bad variable."""
+    def from_env(cls, env: Mapping[str, str], *, required: tuple[str, ...] = ("XRAY_GUARD_TOPIC_ARN",)) -> Settings:
+        """Build settings from environment variables; raise ConfigError naming each bad variable.
+
+        `required` names variables that must be set for this entry point (the Lambda needs the topic;
+        the audit command does not).
+        """
         raw = {field: env[var] for var, field in ENV_VARS.items() if env.get(var, "") != ""}
+        missing = [var for var in required if env.get(var, "") == ""]
+        if missing:
+            raise ConfigError("invalid xray-guard configuration: " + "; ".join(f"{v}: is required" for v in missing))
         try:
             return cls.model_validate(raw)
         except ValidationError as e:
