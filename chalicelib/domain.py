@@ -115,6 +115,7 @@ class Actor:
     user_agent: str
     source_ip: str | None
     invoked_by: str | None = None
+    from_console: bool = False  # CloudTrail's sessionCredentialFromConsole
 
     @property
     def channel(self) -> str:
@@ -122,7 +123,7 @@ class Actor:
         ua = self.user_agent.lower()
         if self.invoked_by or ua.endswith(".amazonaws.com"):
             return "AWS service"
-        if "console.amazonaws.com" in ua or ua.startswith("aws-internal") or "signin.amazonaws.com" in ua:
+        if self.from_console or "console.amazonaws.com" in ua or ua.startswith("aws-internal"):
             return "Console"
         if "aws-cli" in ua:
             return "AWS CLI"

@@ -73,6 +73,7 @@ class CloudTrailRecord(_Model):
     error_code: str | None = Field(default=None, alias="errorCode", max_length=_MAX_FIELD)
     error_message: str | None = Field(default=None, alias="errorMessage")
     request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
+    session_from_console: str | None = Field(default=None, alias="sessionCredentialFromConsole", max_length=16)
 
 
 class Envelope(_Model):
@@ -162,4 +163,5 @@ def actor_from(record: CloudTrailRecord) -> Actor:
         user_agent=record.user_agent,
         source_ip=record.source_ip,
         invoked_by=identity.invoked_by,
+        from_console=record.session_from_console == "true",
     )
