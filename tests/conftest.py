@@ -97,9 +97,9 @@ class World:
         self.session(account, region).client("xray").put_encryption_config(**kwargs)
 
     def encryption(self, account: str = MEMBER, region: str = MEMBER_REGION) -> dict[str, Any]:
-        config: dict[str, Any] = self.session(account, region).client("xray").get_encryption_config()[
-            "EncryptionConfig"
-        ]
+        config: dict[str, Any] = (
+            self.session(account, region).client("xray").get_encryption_config()["EncryptionConfig"]
+        )
         return config
 
     def alert_inbox(self) -> tuple[str, str]:

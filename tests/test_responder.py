@@ -31,7 +31,9 @@ def test_console_change_to_none_is_reverted_verified_and_alerted(world: World) -
     assert alert["before"] == {"type": "NONE", "key_id": None, "status": "ACTIVE"}
     assert alert["after"] == {"type": "KMS", "key_id": key, "status": "ACTIVE"}
     assert alert["cloudtrail_event_id"] == "a1b2c3d4-0001-4e5f-8a9b-0c1d2e3f4a5b"
-    assert alert["actor"]["principal_arn"].endswith(":role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developer_0123456789abcdef")
+    assert alert["actor"]["principal_arn"].endswith(
+        ":role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developer_0123456789abcdef"
+    )
     assert ops.count("xray:PutEncryptionConfig") == 1
     # Floor: Get, DescribeKey, Put, poll(s), Publish (+ the one AssumeRole into the member account).
     assert ops[0] == "sts:AssumeRole"
