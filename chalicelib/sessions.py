@@ -93,6 +93,10 @@ class ClientFactory:
             self._home_account = _call("sts", "GetCallerIdentity", sts.get_caller_identity)["Account"]
         return self._home_account
 
+    def ensure_access(self, account: str) -> None:
+        """Assume the member role now (cached), so an unreachable account fails as a whole, not per region."""
+        self._session(account)
+
     def xray(self, account: str, region: str) -> XRayClient:
         client: XRayClient = self._client(account, region, "xray")
         return client

@@ -73,13 +73,16 @@ def enabled_regions(responder: Responder, account: str) -> list[str]:
     return sorted(r["RegionName"] for r in page["Regions"])
 
 
-def check_account(responder: Responder, account: str, *, workers: int = MAX_REGION_WORKERS) -> list[Finding]:
+def check_account(
+    responder: Responder, account: str, *, workers: int = MAX_REGION_WORKERS, trigger: str = "sweep"
+) -> list[Finding]:
     """Check every enabled region of one account concurrently. Raises AwsCallError if the account is unreachable."""
+    responder.clients.ensure_access(account)
     regions = enabled_regions(responder, account)
     if not regions:
         return []
     with ThreadPoolExecutor(max_workers=min(workers, len(regions))) as pool:
-        return list(pool.map(lambda r: responder.check(Target(account, r), trigger="sweep"), regions))
+        return list(pool.map(lambda r: responder.check(Target(account, r), trigger=trigger), regions))
 
 
 class SweepStore:

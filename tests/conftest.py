@@ -94,13 +94,11 @@ class World:
         return self.session(account, region).client("kms")
 
     def put(self, account: str = MEMBER, region: str = MEMBER_REGION, **kwargs: str) -> None:
-        self.session(account, region).client("xray").put_encryption_config(**kwargs)
+        xray: Any = self.session(account, region).client("xray")
+        xray.put_encryption_config(**kwargs)
 
     def encryption(self, account: str = MEMBER, region: str = MEMBER_REGION) -> dict[str, Any]:
-        config: dict[str, Any] = (
-            self.session(account, region).client("xray").get_encryption_config()["EncryptionConfig"]
-        )
-        return config
+        return dict(self.session(account, region).client("xray").get_encryption_config()["EncryptionConfig"])
 
     def alert_inbox(self) -> tuple[str, str]:
         """The alert topic, with an SQS queue subscribed (raw) that receives the machine rendering."""

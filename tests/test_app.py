@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from chalice.app import CloudWatchEventConfig
 from chalice.test import Client
 
 import app as app_module
@@ -15,6 +16,7 @@ from tests.conftest import CENTRAL, World, load_event
 
 def test_event_handler_pattern_is_the_designed_literal() -> None:
     [handler] = [h for h in app_module.app.event_sources if h.name == "on_xray_encryption_change"]
+    assert isinstance(handler, CloudWatchEventConfig)
     assert handler.event_pattern == PATTERN
 
 

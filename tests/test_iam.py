@@ -37,9 +37,7 @@ def operations_called_by_code() -> set[str]:
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
                 continue
             strings = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-            if node.func.id in {"call_aws", "_call"} and len(strings) >= 2:
-                found.add(f"{strings[0]}:{strings[1]}")
-            elif node.func.id == "paginate" and len(strings) >= 2:
+            if node.func.id in {"call_aws", "_call", "paginate"} and len(strings) >= 2:
                 found.add(f"{strings[0]}:{strings[1]}")
     return found
 

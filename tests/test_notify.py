@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_machine_rendering_is_versioned_and_attributes_filterable() -> None:
 
 def test_digest_counts_table_and_failed_accounts() -> None:
     bad = _finding(trigger="sweep", actor=None, event_id=None, cloudtrail_event_id=None).to_json()
-    results = {
+    results: dict[str, dict[str, Any]] = {
         "222222222222": {"counts": {"compliant": 16, "drift-none": 1}, "non_compliant": [bad], "error": None},
         "444444444444": {"counts": {}, "non_compliant": [], "error": "AccessDenied on sts:AssumeRole"},
     }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib.errors import ConfigError
 from chalicelib.settings import Mode, Settings
 
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:xray-guard-alerts"
 BASE = {"XRAY_GUARD_KMS_KEY": "alias/xray-encryption", "XRAY_GUARD_TOPIC_ARN": TOPIC}
 
@@ -26,7 +29,7 @@ def test_full_configuration() -> None:
         {
             **BASE,
             "XRAY_GUARD_MODE": "revert",
-            "XRAY_GUARD_KMS_KEYS": '{"eu-west-1": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}',
+            "XRAY_GUARD_KMS_KEYS": json.dumps({"eu-west-1": f"arn:aws:kms:eu-west-1:123456789012:key/{KEY_ID}"}),
             "XRAY_GUARD_MEMBER_ROLE": "OrgXRayGuard",
             "XRAY_GUARD_EXEMPT_PRINCIPALS": "arn:aws:iam::*:role/SecurityBreakGlass, arn:aws:iam::*:user/root-ops",
             "XRAY_GUARD_REQUIRE_CMK": "false",

@@ -1,0 +1,203 @@
+"""The organization sweep and the audit command over localaws with an emulated organization.
+
+Three member accounts plus the management (central) account, three regions: a never-configured region, an
+AWS-managed key, a wrong CMK and compliant regions are each found with the right verdict; revert mode fixes
+exactly the drifted ones; a member account whose role cannot be assumed is reported, never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import cli
+from chalicelib.errors import AwsCallError
+from chalicelib.sweep import Sweeper, SweepStore, enabled_regions
+from tests.conftest import APPROVED_ALIAS, CENTRAL, World
+
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+
+
+@dataclass
+class Org:
+    drifting: str  # us-east-1 never configured, eu-west-1 AWS-managed key, ap-southeast-2 compliant
+    wrong_key: str  # eu-west-1 on another CMK, the rest compliant
+    locked: str  # member role cannot be assumed
+    keys: dict[tuple[str, str], str]
+
+
+def build_org(world: World) -> Org:
+    org = boto3.client("organizations", region_name="us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    ids = [
+        org.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]["AccountId"]
+        for name in ("drifting", "wrong-key", "locked")
+    ]
+    drifting, wrong_key, locked = ids
+    keys = {}
+    for account in (CENTRAL, drifting, wrong_key, locked):
+        for region in REGIONS:
+            keys[account, region] = world.create_key(account, region)
+            if not (account == drifting and region in {"us-east-1", "eu-west-1"}):
+                world.put(account, region, Type="KMS", KeyId=APPROVED_ALIAS)
+    world.put(drifting, "eu-west-1", Type="KMS", KeyId="alias/aws/xray")
+    world.create_key(wrong_key, "eu-west-1", alias="alias/other")
+    world.put(wrong_key, "eu-west-1", Type="KMS", KeyId="alias/other")
+    world.aws.set_faults(fail=[f"sts:AssumeRole@{locked}=AccessDenied"])
+    return Org(drifting, wrong_key, locked, keys)
+
+
+EXPECTED = {
+    ("drifting", "us-east-1"): "drift-none",
+    ("drifting", "eu-west-1"): "drift-aws-managed",
+    ("drifting", "ap-southeast-2"): "compliant",
+    ("wrong_key", "eu-west-1"): "drift-other-key",
+    ("wrong_key", "us-east-1"): "compliant",
+}
+
+
+def run_sweep(world: World, mode: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Run the three sweep steps as Lambda would: schedule → one SQS message per account → digest."""
+    topic, inbox = world.alert_inbox()
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(
+        TableName="xray-guard-sweeps",
+        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "sweep_id", "AttributeType": "S"},
+            {"AttributeName": "item", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+    responder = world.responder(
+        topic, XRAY_GUARD_MODE=mode, XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=",".join(REGIONS)
+    )
+    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
+
+    started = sweeper.start()
+    bodies = [m["Body"] for m in _drain(sqs, queue)]
+    assert len(bodies) == started["accounts"] == 4
+    for body in bodies:
+        for _attempt in range(3):  # the queue's maxReceiveCount, then the dead-letter handler
+            try:
+                sweeper.sweep_account(body)
+                break
+            except AwsCallError as e:
+                error = str(e)
+        else:
+            sweeper.account_failed(body, error)
+    [digest] = world.alerts(inbox)
+    return digest, world.calls("PutEncryptionConfig")
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        out += batch
+    return out
+
+
+def _by_place(org: Org, rows: list[dict[str, Any]]) -> dict[tuple[str, str], object]:
+    names = {org.drifting: "drifting", org.wrong_key: "wrong_key", org.locked: "locked", CENTRAL: "central"}
+    return {(names[str(r["account"])], str(r["region"])): r["verdict"] for r in rows}
+
+
+def test_sweep_in_alert_mode_finds_every_drift_in_one_digest(world: World) -> None:
+    org = build_org(world)
+    world.aws.app.calls.clear()
+
+    digest, puts = run_sweep(world, "alert")
+
+    assert puts == []
+    assert digest["schema"] == "xray-guard.sweep-digest/v1"
+    assert digest["accounts"] == 4
+    assert digest["counts"] == {"compliant": 6, "drift-none": 1, "drift-aws-managed": 1, "drift-other-key": 1}
+    assert list(digest["failed_accounts"]) == [org.locked]
+    found = _by_place(org, digest["non_compliant"])
+    assert found == {place: verdict for place, verdict in EXPECTED.items() if verdict != "compliant"}
+
+
+def test_sweep_in_revert_mode_fixes_exactly_the_drifted_regions(world: World) -> None:
+    org = build_org(world)
+    world.aws.app.calls.clear()
+
+    digest, puts = run_sweep(world, "revert")
+
+    assert len(puts) == 3
+    assert digest["reverted"] == 3
+    for region in ("us-east-1", "eu-west-1"):
+        assert world.encryption(org.drifting, region)["KeyId"] == org.keys[org.drifting, region]
+    assert world.encryption(org.wrong_key, "eu-west-1")["KeyId"] == org.keys[org.wrong_key, "eu-west-1"]
+
+
+def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
+    build_org(world)
+    world.aws.set_faults(fail=[])
+    _topic, inbox = world.alert_inbox()
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    store = SweepStore(ddb, "t")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "sweep_id", "AttributeType": "S"},
+            {"AttributeName": "item", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    store.begin("s", 2)
+    assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
+    assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
+    assert store.record("s", "222222222222", {"counts": {}, "non_compliant": [], "error": None}) is True
+    assert world.alerts(inbox) == []
+
+
+def test_audit_json_reports_every_pair_and_exits_2_on_an_unreachable_account(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = build_org(world)
+    world.aws.app.calls.clear()
+
+    code = cli.main(["audit", "--accounts", "org", "--regions", ",".join(REGIONS), "--json"], env={})
+
+    rows = json.loads(capsys.readouterr().out)
+    assert code == cli.EXIT_ERROR
+    found = _by_place(org, rows)
+    for place, verdict in EXPECTED.items():
+        assert found[place] == verdict
+    assert found["locked", "*"] == "error"
+    assert {"account", "region", "type", "key_id", "status", "verdict"} <= set(rows[0])
+    assert world.calls("PutEncryptionConfig") == []  # an audit without --fix only reads
+
+
+def test_audit_exit_codes_and_fix(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    org = build_org(world)
+    world.aws.set_faults(fail=[])
+    accounts = f"{org.drifting},{org.wrong_key}"
+    args = ["audit", "--accounts", accounts, "--regions", ",".join(REGIONS)]
+
+    assert cli.main([*args, "--fix"], env={}) == cli.EXIT_ERROR  # refuses without --yes
+    assert "refusing" in capsys.readouterr().err
+    assert cli.main(args, env={}) == cli.EXIT_DRIFT
+    table = capsys.readouterr().out
+    assert "drift-aws-managed" in table
+    assert "ACCOUNT" in table
+    world.aws.app.calls.clear()
+    assert cli.main([*args, "--fix", "--yes"], env={}) == cli.EXIT_COMPLIANT
+    assert len(world.calls("PutEncryptionConfig")) == 3
+    capsys.readouterr()
+    assert cli.main(args, env={}) == cli.EXIT_COMPLIANT
+
+
+def test_enabled_regions_come_from_account_list_regions(world: World) -> None:
+    topic, _ = world.alert_inbox()
+    regions = enabled_regions(world.responder(topic), "222222222222")
+    assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= set(regions)
+    assert len(regions) >= 17
+    assert world.calls("ListRegions")
