@@ -1,0 +1,1 @@
+"""`make demo`: xray-guard end to end on the embedded local AWS (localaws). Nothing leaves this machine."""

@@ -1,0 +1,260 @@
+"""The demo a new user runs first: a console change to NONE in a member account is caught, reverted to the
+approved key, verified ACTIVE and reported; then the same in alert mode and by a break-glass principal; then an
+organization: the audit table, one sweep in revert mode with its digest, and the audit table after.
+
+Handlers are invoked exactly as Lambda invokes them: `handler(event_dict, context)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.sns.models import sns_backends
+
+import app
+from chalicelib import cli, runtime
+from chalicelib.log import configure_logging
+from localaws import LocalAWS
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "tests" / "events"
+LOG = ROOT / "build" / "demo-decisions.jsonl"
+CENTRAL, MEMBER, REGION = "123456789012", "222222222222", "eu-west-1"
+TOPIC = f"arn:aws:sns:us-east-1:{CENTRAL}:xray-guard-alerts"
+BOLD, DIM, GREEN, RED, YELLOW, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[33m", "\033[0m") if sys.stdout.isatty() else ("",) * 6
+)
+
+
+class LambdaContext:
+    """What Lambda passes as `context` (only what xray-guard reads)."""
+
+    def __init__(self, name: str) -> None:
+        self.function_name = f"xray-guard-prod-{name}"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{CENTRAL}:function:{self.function_name}"
+
+
+def step(title: str) -> None:
+    print(f"\n{BOLD}== {title}{RESET}")
+
+
+def show(label: str, value: object) -> None:
+    print(f"   {label:<10} {value}")
+
+
+def box(title: str, text: str) -> None:
+    print(f"\n   {DIM}┌── {title}{RESET}")
+    for line in text.rstrip("\n").splitlines():
+        print(f"   {DIM}│{RESET} {line}")
+    print(f"   {DIM}└──{RESET}")
+
+
+def member_session(account: str, region: str) -> boto3.Session:
+    creds = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+def live(account: str, region: str) -> str:
+    config = member_session(account, region).client("xray").get_encryption_config()["EncryptionConfig"]
+    key = config.get("KeyId")
+    return f"{config['Type']} {config['Status']}" + (f" {key}" if key else " (AWS-owned key)")
+
+
+def approved_key(account: str, region: str) -> str:
+    """Steps 1-3 of the remediation guide in one member account and region."""
+    session = member_session(account, region)
+    kms = session.client("kms")
+    arn: str = kms.create_key(
+        Description="X-Ray trace encryption", Tags=[{"TagKey": "purpose", "TagValue": "xray-encryption"}]
+    )["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/xray-encryption", TargetKeyId=arn)
+    kms.enable_key_rotation(KeyId=arn.rsplit("/", maxsplit=1)[-1])
+    session.client("xray").put_encryption_config(Type="KMS", KeyId="alias/xray-encryption")
+    return arn
+
+
+def published(after: int) -> list[dict[str, Any]]:
+    """Messages published to the alert topic, read from moto's SNS backend (documented moto internal API)."""
+    sent = sns_backends[CENTRAL]["us-east-1"].topics[TOPIC].sent_notifications[after:]
+    return [{"subject": subject, **json.loads(message)} for _id, message, subject, _attrs, _group in sent]
+
+
+def sent_count() -> int:
+    return len(sns_backends[CENTRAL]["us-east-1"].topics[TOPIC].sent_notifications)
+
+
+@contextmanager
+def deployment(**env: str) -> Iterator[Any]:
+    """A fresh Lambda container with this configuration (the env is the function's environment)."""
+    base = {"XRAY_GUARD_KMS_KEY": "alias/xray-encryption", "XRAY_GUARD_TOPIC_ARN": TOPIC}
+    saved = dict(os.environ)
+    os.environ.update({**base, **env})
+    runtime._lambda_runtime.cache_clear()
+    try:
+        yield app
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime._lambda_runtime.cache_clear()
+
+
+def show_alert(after: int) -> None:
+    for message in published(after):
+        print(f"\n   SNS subject: {BOLD}{message['subject']}{RESET}")
+        box("email rendering", message["email"])
+        chatbot = json.loads(message["default"])
+        content = chatbot["content"]
+        slack = f"*{content['title']}*\n{content['description']}\n" + "\n".join(
+            f"• {s}" for s in content.get("nextSteps", [])
+        )
+        box("Slack rendering (Amazon Q Developer custom notification, client-markdown)", slack)
+
+
+def responder_part() -> None:
+    step(f"1. Member account {MEMBER}, {REGION}: the approved key (guide steps 1-3)")
+    key = approved_key(MEMBER, REGION)
+    show("key", key)
+    show("X-Ray", live(MEMBER, REGION))
+    boto3.client("sns", region_name="us-east-1").create_topic(Name="xray-guard-alerts")
+    show("alerts", f"SNS topic {TOPIC} (central account {CENTRAL})")
+
+    step("2. Someone switches X-Ray to the default encryption in the console (Type NONE)")
+    member_session(MEMBER, REGION).client("xray").put_encryption_config(Type="NONE")
+    show("X-Ray", f"{RED}{live(MEMBER, REGION)}{RESET}")
+    event = json.loads((EVENTS / "console-change-to-none.json").read_text())
+    show("event", f"CloudTrail {event['detail']['eventID']} via EventBridge (tests/events/console-change-to-none.json)")
+
+    step("3. xray-guard in revert mode: on_xray_encryption_change(event, context)")
+    mark = sent_count()
+    with deployment(XRAY_GUARD_MODE="revert") as app:
+        result = app.on_xray_encryption_change(event, LambdaContext("on_xray_encryption_change"))
+    show("returned", json.dumps(result))
+    show("X-Ray", f"{GREEN}{live(MEMBER, REGION)}{RESET}")
+    show_alert(mark)
+
+    step("4. The same drift in alert mode: reported, nothing changed")
+    member_session(MEMBER, REGION).client("xray").put_encryption_config(Type="NONE")
+    mark = sent_count()
+    with deployment(XRAY_GUARD_MODE="alert") as app:
+        result = app.on_xray_encryption_change(event, LambdaContext("on_xray_encryption_change"))
+    show("returned", json.dumps(result))
+    show("X-Ray", f"{YELLOW}{live(MEMBER, REGION)}{RESET}")
+    print(f"   subject: {published(mark)[0]['subject']}")
+
+    step("5. Revert mode, but the change was made by the break-glass role: alerted, never reverted")
+    glass = json.loads((EVENTS / "break-glass-change-to-none.json").read_text())
+    mark = sent_count()
+    with deployment(
+        XRAY_GUARD_MODE="revert", XRAY_GUARD_EXEMPT_PRINCIPALS="arn:aws:iam::*:role/SecurityBreakGlass"
+    ) as app:
+        result = app.on_xray_encryption_change(glass, LambdaContext("on_xray_encryption_change"))
+    show("returned", json.dumps(result))
+    show("X-Ray", f"{YELLOW}{live(MEMBER, REGION)}{RESET}")
+    print(f"   subject: {published(mark)[0]['subject']}")
+    email = published(mark)[0]["email"]
+    print(textwrap.indent("\n".join(line for line in email.splitlines() if line.startswith(("Who", "Action"))), "   "))
+
+
+def org_part() -> None:
+    regions = "us-east-1,eu-west-1,ap-southeast-2"
+    step("6. An organization: two new member accounts, three regions, the sweep infrastructure")
+    org = boto3.client("organizations", region_name="us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    accounts = [
+        org.create_account(AccountName=n, Email=f"{n}@example.com")["CreateAccountStatus"]["AccountId"]
+        for n in ("payments", "analytics")
+    ]
+    for account in [CENTRAL, *accounts]:
+        for region in regions.split(","):
+            approved_key(account, region)
+    payments, analytics = accounts
+    member_session(payments, "ap-southeast-2").client("xray").put_encryption_config(Type="NONE")
+    member_session(analytics, "us-east-1").client("xray").put_encryption_config(Type="KMS", KeyId="alias/aws/xray")
+    show("accounts", f"management/central {CENTRAL}, members {payments} (payments), {analytics} (analytics)")
+    show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(
+        TableName="xray-guard-sweeps",
+        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "sweep_id", "AttributeType": "S"},
+            {"AttributeName": "item", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+
+    step("7. The operator's audit, before: python -m chalicelib.cli audit --accounts org --regions ...")
+    code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=dict(os.environ))
+    show("exit code", f"{code} (1 = drift found)")
+
+    step("8. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
+    mark = sent_count()
+    with deployment(
+        XRAY_GUARD_MODE="revert", XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=regions,
+        XRAY_GUARD_SWEEP_QUEUE_URL=queue, XRAY_GUARD_SWEEP_TABLE="xray-guard-sweeps",
+    ) as app:  # fmt: skip
+        scheduled = {"version": "0", "id": "sweep-demo", "detail-type": "Scheduled Event", "source": "aws.events",
+                     "account": CENTRAL, "time": "2026-11-28T06:00:00Z", "region": "us-east-1",
+                     "resources": [], "detail": {}}  # fmt: skip
+        show("started", json.dumps(app.scheduled_sweep(scheduled, LambdaContext("scheduled_sweep"))))
+        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            for m in messages:
+                record = {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                          "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                          "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                          "eventSourceARN": f"arn:aws:sqs:us-east-1:{CENTRAL}:xray-guard-sweep"}  # fmt: skip
+                result = app.sweep_account({"Records": [record]}, LambdaContext("sweep_account"))
+                show("account", json.dumps(result))
+    digest = published(mark)[0]
+    print(f"\n   SNS subject: {BOLD}{digest['subject']}{RESET}")
+    box("digest email rendering", digest["email"])
+
+    step("9. The audit, after the sweep")
+    code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=dict(os.environ))
+    show("exit code", f"{code} (0 = all compliant)")
+
+
+def main() -> int:
+    with LocalAWS(updating_seconds=1.0) as aws:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": aws.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        LOG.parent.mkdir(exist_ok=True)
+        with LOG.open("w") as log:
+            configure_logging(log)
+            print(f"{BOLD}xray-guard demo{RESET} on localaws at {aws.endpoint_url} (nothing leaves this machine)")
+            print(f"{DIM}One JSON log line per decision goes to {LOG.relative_to(ROOT)}{RESET}")
+            responder_part()
+            org_part()
+        calls = aws.calls()
+        print(f"\n{DIM}{len(calls)} AWS calls served by localaws during the demo.{RESET}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""`make demo` works on a fresh checkout: run it as a user would and check the story it tells."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_demo_runs_end_to_end() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Reverted to the approved key and VERIFIED" in out
+    assert "Alert only, nothing changed: the actor is an exempt (break-glass) principal." in out
+    assert "2 of 9 regions not compliant, 2 reverted, 0 account(s) failed" in out
+    assert "exit code  0 (0 = all compliant)" in out
