@@ -33,6 +33,7 @@ class Finding:
     event_time: str | None = None
     exempt_actor: bool = False
     api_calls: tuple[str, ...] = ()
+    storm_count: int = 0  # > 0: a storm summary (this many drifts in this account/region this hour)
 
     @property
     def severity(self) -> str:
@@ -69,4 +70,5 @@ class Finding:
             "cloudtrail_event_id": self.cloudtrail_event_id,
             "event_time": self.event_time,
             "observed_at": self.observed_at,
+            "storm_count": self.storm_count,
         }

@@ -45,6 +45,8 @@ _EMOJI = {
 
 
 def headline(finding: Finding) -> str:
+    if finding.storm_count:
+        return f"X-Ray encryption flapping ({finding.storm_count} drifts this hour)"
     return _HEADLINES.get((finding.outcome, None)) or _HEADLINES.get(
         (finding.outcome, finding.verdict), f"X-Ray encryption {finding.verdict.value}"
     )
@@ -127,6 +129,11 @@ def render_email(finding: Finding) -> str:
     ]
     if finding.exempt_actor:
         lines.append("The actor matched XRAY_GUARD_EXEMPT_PRINCIPALS: confirm the change was intended.")
+    if finding.storm_count:
+        lines.append(
+            f"Storm control: {finding.storm_count} drifts in this account/region this hour. Each is still handled;"
+            " individual alerts are collapsed into one summary every 10 drifts. Find who keeps changing it."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ from chalicelib.notify import Message, SnsNotifier, finding_message
 from chalicelib.policy import classify, decide, is_exempt, is_own_echo, needs_current_key_details
 from chalicelib.sessions import ClientFactory, call_aws, recording_calls
 from chalicelib.settings import Mode, Settings
+from chalicelib.storm import StormControl
 from chalicelib.xray import XRayEncryption
 
 APPROVED_KEY_TTL_SECONDS = 300.0  # how long a DescribeKey of the approved key serves classification
@@ -75,6 +76,7 @@ class Responder:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], str] = _utc_now,
+        storm: StormControl | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -82,6 +84,7 @@ class Responder:
         self._clock = clock
         self._now = now
         self._approved = ApprovedKeys(clock)
+        self._storm = storm or StormControl()
 
     # -- the event trigger -------------------------------------------------------------------------
 
@@ -101,12 +104,23 @@ class Responder:
             return {"decision": "skipped-own-echo", **base}
         finding = self.check(Target(change.account, change.region), trigger="event", change=change)
         if finding.outcome is not Outcome.COMPLIANT:
-            self.deliver(finding_message(finding), finding)
+            self._alert(finding)
         if needs_retry(finding, self.settings.mode):
             raise RemediationFailed(
                 f"{finding.account}/{finding.region}: {finding.outcome.value} ({finding.detail or finding.reason})"
             )
         return {"decision": finding.verdict.value, "outcome": finding.outcome.value, **base}
+
+    def _alert(self, finding: Finding) -> None:
+        """Send the finding's alert, unless storm control collapses it into a later summary."""
+        if finding.outcome in {Outcome.REVERTED, Outcome.ALERTED} and finding.verdict.is_drift:
+            storm = self._storm.record(finding.account, finding.region)
+            if not storm.send:
+                emit("alert-suppressed", account=finding.account, region=finding.region, storm_count=storm.count)
+                return
+            if storm.summarized:
+                finding = dataclasses.replace(finding, storm_count=storm.count)
+        self.deliver(finding_message(finding), finding)
 
     def deliver(self, message: Message, finding: Finding | None = None) -> None:
         """Publish an alert; if SNS refuses, keep it in the failure queue and fail the invocation."""
