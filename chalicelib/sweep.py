@@ -85,6 +85,16 @@ def check_account(
         return list(pool.map(lambda r: responder.check(Target(account, r), trigger=trigger), regions))
 
 
+# The sweeps table's keys (infra/central.yaml declares the same; the demo and tests create it from here).
+TABLE_KEYS: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "sweep_id", "AttributeType": "S"},
+        {"AttributeName": "item", "AttributeType": "S"},
+    ],
+}
+
+
 class SweepStore:
     """Fan-in state of sweeps in a DynamoDB table (partition key `sweep_id`, sort key `item`)."""
 

@@ -22,6 +22,7 @@ from moto.sns.models import sns_backends
 import app
 from chalicelib import cli, runtime
 from chalicelib.log import configure_logging
+from chalicelib.sweep import TABLE_KEYS
 from localaws import LocalAWS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,12 +191,8 @@ def org_part() -> None:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     ddb.create_table(
         TableName="xray-guard-sweeps",
-        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "sweep_id", "AttributeType": "S"},
-            {"AttributeName": "item", "AttributeType": "S"},
-        ],
         BillingMode="PAY_PER_REQUEST",
+        **TABLE_KEYS,
     )
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]

@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib import cli
 from chalicelib.errors import AwsCallError
-from chalicelib.sweep import Sweeper, SweepStore, enabled_regions
+from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore, enabled_regions
 from tests.conftest import APPROVED_ALIAS, CENTRAL, World
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -66,12 +66,8 @@ def run_sweep(world: World, mode: str) -> tuple[dict[str, Any], list[dict[str, s
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     ddb.create_table(
         TableName="xray-guard-sweeps",
-        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "sweep_id", "AttributeType": "S"},
-            {"AttributeName": "item", "AttributeType": "S"},
-        ],
         BillingMode="PAY_PER_REQUEST",
+        **TABLE_KEYS,
     )
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
@@ -144,12 +140,8 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
     store = SweepStore(ddb, "t")
     ddb.create_table(
         TableName="t",
-        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "sweep_id", "AttributeType": "S"},
-            {"AttributeName": "item", "AttributeType": "S"},
-        ],
         BillingMode="PAY_PER_REQUEST",
+        **TABLE_KEYS,
     )
     store.begin("s", 2)
     assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
