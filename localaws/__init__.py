@@ -1,0 +1,18 @@
+"""localaws: the local AWS that xray-guard's tests, demo and benchmarks run against (never deployed).
+
+moto's server (every moto service, multi-account through STS AssumeRole) plus what moto lacks for this
+project: X-Ray ``GetEncryptionConfig``/``PutEncryptionConfig``, ``account:ListRegions``, a call log and
+injected faults (latency, throttling, stuck updates, failing operations).
+
+Control endpoints: ``GET /_localaws/calls``, ``POST /_localaws/reset``, ``GET|POST /_localaws/faults``,
+``GET /_localaws/health``.
+
+In-process: ``with LocalAWS(updating_seconds=0.05) as aws: ...aws.endpoint_url...``. As a process:
+``python -m localaws --port 0`` or ``start_subprocess()``.
+"""
+
+from localaws.client import LocalAWSClient, start_subprocess
+from localaws.faults import FailRule, FaultSettings
+from localaws.server import LocalAWS
+
+__all__ = ["FailRule", "FaultSettings", "LocalAWS", "LocalAWSClient", "start_subprocess"]

@@ -1,0 +1,109 @@
+"""Driving a localaws that runs elsewhere: ``start_subprocess`` launches ``python -m localaws``, and
+``LocalAWSClient`` talks to the ``/_localaws/*`` control endpoints of any running localaws."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import select
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from localaws.calls import CallEntry
+from localaws.faults import fault_changes
+
+READY_PREFIX = "localaws listening on "
+
+
+class LocalAWSClient:
+    """The control endpoints of a running localaws, over HTTP."""
+
+    def __init__(self, endpoint_url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(endpoint_url)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"expected http://host:port, got {endpoint_url!r}")
+        self.endpoint_url = endpoint_url
+        self._host = parts.hostname
+        self._port = parts.port
+        self._timeout = timeout
+
+    def calls(self) -> list[CallEntry]:
+        entries: list[CallEntry] = self._request("GET", "calls")
+        return entries
+
+    def reset(self) -> None:
+        self._request("POST", "reset")
+
+    def set_faults(
+        self,
+        *,
+        latency_ms: float | None = None,
+        throttle_rate: float | None = None,
+        updating_seconds: float | None = None,
+        fail: Iterable[str] | None = None,
+    ) -> dict[str, object]:
+        changes = fault_changes(
+            latency_ms=latency_ms, throttle_rate=throttle_rate, updating_seconds=updating_seconds, fail=fail
+        )
+        settings: dict[str, object] = self._request("POST", "faults", changes)
+        return settings
+
+    def _request(self, method: str, endpoint: str, document: object = None) -> Any:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            body = None if document is None else json.dumps(document)
+            connection.request(method, f"/_localaws/{endpoint}", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = json.loads(response.read() or b"null")
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"localaws {method} /_localaws/{endpoint}: {response.status} {answer}")
+        return answer
+
+
+def start_subprocess(
+    *,
+    port: int = 0,
+    latency_ms: float | None = None,
+    throttle_rate: float | None = None,
+    updating_seconds: float | None = None,
+    fail: Iterable[str] = (),
+    seed: int | None = None,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 60.0,
+) -> tuple[subprocess.Popen[str], str]:
+    """Launch ``python -m localaws --port PORT`` and wait for its URL line.
+
+    Returns the process and its endpoint URL; stop it with ``process.terminate(); process.wait()``. Options
+    left at None fall back to the ``LOCALAWS_*`` variables of ``env`` (default: this process's environment).
+    """
+    args = [sys.executable, "-m", "localaws", "--port", str(port)]
+    for option, value in (
+        ("--latency-ms", latency_ms),
+        ("--throttle-rate", throttle_rate),
+        ("--updating-seconds", updating_seconds),
+        ("--seed", seed),
+    ):
+        if value is not None:
+            args += [option, str(value)]
+    for spec in fail:
+        args += ["--fail", spec]
+    child_env = dict(os.environ if env is None else env)
+    # The child imports localaws from the same checkout as this process.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, child_env.get("PYTHONPATH")]))
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=child_env)
+    assert process.stdout is not None  # stdout=PIPE
+    ready, _, _ = select.select([process.stdout], [], [], startup_timeout)
+    line = process.stdout.readline() if ready else ""
+    if not line.startswith(READY_PREFIX):
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"localaws did not start (exit code {process.returncode}, first line {line!r})")
+    return process, line.removeprefix(READY_PREFIX).strip()

@@ -1,0 +1,148 @@
+"""The localaws WSGI app: moto's server wrapped with X-Ray encryption config, account:ListRegions, a call log,
+injected faults and the ``/_localaws/*`` control endpoints.
+
+Every AWS request goes through latency, then throttling (X-Ray and KMS), then ``--fail`` rules, then the
+emulated operations, then moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_input_stream
+
+from localaws import account, moto_bridge, xray
+from localaws.calls import CallLog
+from localaws.faults import FaultInjector, FaultSettings
+from localaws.protocol import AwsRequest, error_response
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+CONTROL_PREFIX = "/_localaws/"
+
+# Messages of the injected throttling errors. KMS's is its documented text
+# (https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html); X-Ray's is not documented.
+_THROTTLE_MESSAGES = {
+    "kms": "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
+    "xray": "Rate exceeded",
+}
+# KMS parameters that may name an AWS managed key by its reserved alias (alias/aws/xray).
+_KMS_KEY_PARAMS = ("KeyId", "TargetKeyId", "DestinationKeyId")
+
+
+class LocalAWSApp:
+    """WSGI app. ``calls``, ``faults`` and ``xray`` are the live state, also reachable over HTTP."""
+
+    def __init__(
+        self,
+        settings: FaultSettings | None = None,
+        *,
+        moto_app: WSGIApplication | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.calls = CallLog()
+        self.faults = FaultInjector(settings or FaultSettings())
+        self.xray = xray.XRayEncryption(moto_bridge.find_kms_key, clock=clock)
+        self._moto = moto_app or moto_bridge.create_moto_app()
+        self._sleep = sleep
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(Request(environ))(environ, start_response)
+        if path.startswith("/moto-api"):
+            return self._moto(environ, start_response)
+        return self._aws(environ, start_response)
+
+    def reset(self) -> None:
+        """moto's state (through its own ``/moto-api/reset``), X-Ray state, call log and faults."""
+        Client(self._moto).post("/moto-api/reset")
+        self.xray.reset()
+        self.calls.clear()
+        self.faults.reset()
+
+    def _aws(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = AwsRequest.from_wsgi(environ, _buffer_body(environ))
+        caller = moto_bridge.account_for(request.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID"))
+        settings = self.faults.settings
+        if settings.latency_ms > 0:
+            self._sleep(settings.latency_ms / 1000.0)
+        log = {
+            "service": request.service,
+            "operation": request.operation,
+            "account": caller,
+            "region": request.region,
+        }
+
+        throttled = self.faults.throttles(request)
+        if throttled is not None:
+            self.calls.record(**log, fault="throttled")
+            code, status = throttled
+            message = _THROTTLE_MESSAGES.get(request.service, "Rate exceeded")
+            return error_response(request, code, message, status)(environ, start_response)
+
+        failure = self.faults.failure(request, caller)
+        if failure is not None:
+            self.calls.record(**log, fault="failed")
+            code, status = failure
+            message = f"localaws: injected failure of {request.service}:{request.operation}"
+            return error_response(request, code, message, status)(environ, start_response)
+
+        self.calls.record(**log)
+        if request.service == "xray" and request.operation in xray.OPERATIONS:
+            return self.xray.handle(request, caller, settings.updating_seconds)(environ, start_response)
+        if request.service == "account" and request.operation in account.OPERATIONS:
+            return account.list_regions(request)(environ, start_response)
+        if request.service == "kms":
+            self._prepare_managed_keys(request, caller)
+        return self._moto(environ, start_response)
+
+    def _prepare_managed_keys(self, request: AwsRequest, caller: str) -> None:
+        """Make an ``alias/aws/*`` named in a KMS call an AWS managed key before moto sees it, so that moto's
+        DescribeKey reports ``KeyManager: AWS`` even when the alias is used for the first time."""
+        for name in _KMS_KEY_PARAMS:
+            value = request.param(name)
+            if value and "alias/aws/" in value:
+                location = moto_bridge.KeyLocation.parse(value, caller, request.region)
+                moto_bridge.ensure_aws_managed_key(location)
+
+    def _control(self, request: Request) -> Response:
+        endpoint = (request.method, request.path.removeprefix(CONTROL_PREFIX).rstrip("/"))
+        if endpoint == ("GET", "calls"):
+            return _json(self.calls.entries())
+        if endpoint == ("POST", "reset"):
+            self.reset()
+            return _json({"status": "ok"})
+        if endpoint == ("GET", "faults"):
+            return _json(self.faults.settings.to_json())
+        if endpoint == ("POST", "faults"):
+            changes = request.get_json(force=True, silent=True)
+            if not isinstance(changes, dict):
+                return _json({"error": "expected a JSON object"}, 400)
+            try:
+                return _json(self.faults.update(changes).to_json())
+            except ValueError as error:
+                return _json({"error": str(error)}, 400)
+        if endpoint == ("GET", "health"):
+            return _json({"status": "ok"})
+        return _json({"error": f"no control endpoint {request.method} {request.path}"}, 404)
+
+
+def _buffer_body(environ: WSGIEnvironment) -> bytes:
+    """Read the body once (werkzeug handles Content-Length and chunked input) and put it back for moto."""
+    body: bytes = get_input_stream(environ).read()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _json(document: object, status: int = 200) -> Response:
+    return Response(json.dumps(document), status, content_type="application/json")

@@ -1,0 +1,158 @@
+"""The one place where localaws touches moto internals (moto is pinned to 5.2.5 for this reason).
+
+Everything else in localaws speaks HTTP to moto's WSGI app or calls the functions below. What is used:
+
+- ``moto.moto_server.werkzeug_app``: the WSGI app and request handler that ``moto_server`` itself runs.
+- ``moto.iam.models.get_account_id_from``: how moto maps an access key to an account (keys minted by moto's
+  STS AssumeRole are registered in the *target* account's IAM backend, so they map there).
+- ``moto.kms.models.kms_backends`` and ``moto.kms.utils.RESERVED_ALIASES``: to look up KMS keys for X-Ray and
+  to create AWS managed keys (``alias/aws/xray``) lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from moto.iam.models import get_account_id_from
+from moto.kms.models import kms_backends
+from moto.kms.utils import RESERVED_ALIASES
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
+# moto creates reserved-alias keys lazily and without a lock; one lock here keeps two concurrent first uses of
+# alias/aws/xray from minting two keys.
+_managed_key_lock = threading.Lock()
+
+
+def create_moto_app() -> WSGIApplication:
+    """moto's own server app (all services), exactly as ``moto_server`` builds it."""
+    app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+    return app
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler (it keeps header spellings S3 needs), minus one log line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Request lines would flood the output of tests and benchmarks; errors are still logged."""
+
+
+def account_for(access_key: str | None, account_header: str | None = None) -> str:
+    """The account a request acts in, decided as moto decides it for its own services.
+
+    Mirrors ``moto.core.responses.BaseResponse.get_current_account`` (moto 5.2.5): the ``MOTO_ACCOUNT_ID``
+    environment variable, then the ``x-moto-account-id`` header (``account_header``), then the access key via
+    ``moto.iam.models.get_account_id_from`` (default account 123456789012 for unknown keys).
+    """
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if account_header:
+        return account_header
+    # moto's fallback key when a request carries none (BaseResponse.get_access_key).
+    return str(get_account_id_from(access_key or "AKIAEXAMPLE"))
+
+
+@dataclass(frozen=True)
+class KmsKey:
+    """What X-Ray needs to know about a KMS key."""
+
+    arn: str
+    key_state: str
+    key_spec: str
+    key_usage: str
+    key_manager: str
+
+
+@dataclass(frozen=True)
+class KeyLocation:
+    """Where a KMS key reference points: its account, region and the id or alias name within them."""
+
+    account: str
+    region: str
+    ref: str
+
+    @classmethod
+    def parse(cls, key_ref: str, account: str, region: str) -> KeyLocation:
+        """A key id or alias name stays in the caller's account and region; an ARN names its own.
+
+        Source: botocore data/xray/2016-04-12/service-2.json, PutEncryptionConfigRequest.KeyId ("ARN ... Use
+        this format to specify a key in a different account").
+        """
+        parts = key_ref.split(":", 5)
+        if len(parts) == 6 and parts[0] == "arn" and parts[2] == "kms":
+            return cls(account=parts[4], region=parts[3], ref=parts[5])
+        return cls(account=account, region=region, ref=key_ref)
+
+
+def is_reserved_alias(alias_name: str) -> bool:
+    """True for the ``alias/aws/*`` names moto knows as AWS managed keys (``alias/aws/xray`` among them)."""
+    return alias_name in RESERVED_ALIASES
+
+
+def find_kms_key(location: KeyLocation) -> KmsKey | None:
+    """The key a reference resolves to in moto's KMS backend, or None when there is no such key.
+
+    An AWS managed alias (``alias/aws/xray``) resolves even before the key exists: it is created then, as AWS
+    services do (botocore data/kms/2014-11-01/service-2.json, DescribeKey documentation: "Amazon Web Services
+    services use DescribeKey to create Amazon Web Services managed keys from a predefined Amazon Web Services
+    alias with no key ID").
+    """
+    backend = _kms_backend(location)
+    if backend is None:
+        return None
+    if location.ref.startswith("alias/"):
+        if is_reserved_alias(location.ref):
+            return ensure_aws_managed_key(location)
+        key_id = backend.get_key_id_from_alias(location.ref)
+    elif location.ref.startswith("key/"):
+        key_id = location.ref.removeprefix("key/")
+    else:
+        key_id = location.ref
+    key = backend.keys.get(key_id) if key_id else None
+    return _facts(key) if key is not None else None
+
+
+def ensure_aws_managed_key(location: KeyLocation) -> KmsKey | None:
+    """Create (once) the AWS managed key behind a reserved alias, marked ``KeyManager: AWS``.
+
+    moto already creates reserved-alias keys on first use (``KmsBackend.get_key_id_from_alias`` →
+    ``_generate_default_keys``) but labels them ``KeyManager: CUSTOMER``; real AWS managed keys report ``AWS``
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html, KeyManager). We reuse moto's
+    creation and only correct the label, so moto's own DescribeKey then reports ``AWS`` too.
+    """
+    backend = _kms_backend(location)
+    if backend is None or not is_reserved_alias(location.ref):
+        return None
+    with _managed_key_lock:
+        key_id = backend.get_key_id_from_alias(location.ref)
+        key = backend.keys[key_id]
+        key.key_manager = "AWS"
+    return _facts(key)
+
+
+def _kms_backend(location: KeyLocation) -> Any:
+    try:
+        return kms_backends[location.account][location.region]
+    except KeyError:  # a region moto does not know: no key can live there
+        return None
+
+
+def _facts(key: Any) -> KmsKey:
+    return KmsKey(
+        arn=str(key.arn),
+        key_state=str(key.key_state),
+        key_spec=str(key.key_spec),
+        # moto stores None when CreateKey had no KeyUsage; AWS's default is ENCRYPT_DECRYPT
+        # (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html, KeyUsage).
+        key_usage=str(key.key_usage or "ENCRYPT_DECRYPT"),
+        key_manager=str(key.key_manager),
+    )
