@@ -47,9 +47,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[argpars
         metavar="SPEC",
         help="service:Operation[@account][=ErrorCode]; repeatable",
     )
-    parser.add_argument(
-        "--seed", type=int, default=defaults.seed, help="seed of the throttling random (default 0)"
-    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the throttling random (default 0)")
     args = parser.parse_args(argv)
     try:
         settings = FaultSettings.create(
@@ -70,9 +68,7 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     try:
-        args, settings = parse_settings(
-            sys.argv[1:] if argv is None else argv, os.environ if env is None else env
-        )
+        args, settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ if env is None else env)
     except ValueError as error:  # a bad LOCALAWS_* variable
         print(f"localaws: {error}", file=sys.stderr)
         return 2

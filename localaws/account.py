@@ -60,6 +60,4 @@ def list_regions(request: AwsRequest) -> Response:
 
 def _validation_error(request: AwsRequest, message: str) -> Response:
     # ValidationException is modelled for ListRegions; its status comes from the model (400 when unset).
-    return error_response(
-        request, "ValidationException", message, error_status("account", "ValidationException")
-    )
+    return error_response(request, "ValidationException", message, error_status("account", "ValidationException"))

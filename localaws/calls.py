@@ -18,9 +18,7 @@ class CallLog:
         self._entries: list[CallEntry] = []
         self._lock = threading.Lock()
 
-    def record(
-        self, *, service: str, operation: str, account: str, region: str, fault: str | None = None
-    ) -> None:
+    def record(self, *, service: str, operation: str, account: str, region: str, fault: str | None = None) -> None:
         entry = {"service": service, "operation": operation, "account": account, "region": region}
         if fault is not None:
             entry["fault"] = fault

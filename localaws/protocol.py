@@ -125,10 +125,7 @@ def error_response(request: AwsRequest, code: str, message: str, status: int) ->
         return Response(body, status, headers, content_type="text/xml")
     if request.protocol == "rest-xml":
         # botocore/parsers.py RestXMLParser._do_error_parse (the S3 form, <Error><Code>)
-        body = (
-            f"<Error><Code>{escape(code)}</Code><Message>{text}</Message>"
-            f"<RequestId>{request_id}</RequestId></Error>"
-        )
+        body = f"<Error><Code>{escape(code)}</Code><Message>{text}</Message><RequestId>{request_id}</RequestId></Error>"
         return Response(body, status, headers, content_type="application/xml")
     # json: BaseJSONParser._do_error_parse reads "__type"; rest-json: RestJSONParser._inject_error_code reads
     # the x-amzn-ErrorType header first. Both accept "message" or "Message".
@@ -138,19 +135,13 @@ def error_response(request: AwsRequest, code: str, message: str, status: int) ->
         # json services that used to speak query (SQS): botocore maps the code through this header.
         headers["x-amzn-query-error"] = f"{code};Sender"
     json_version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
-    content_type = (
-        "application/json" if request.protocol == "rest-json" else f"application/x-amz-json-{json_version}"
-    )
-    return Response(
-        json.dumps({"__type": code, "message": message}), status, headers, content_type=content_type
-    )
+    content_type = "application/json" if request.protocol == "rest-json" else f"application/x-amz-json-{json_version}"
+    return Response(json.dumps({"__type": code, "message": message}), status, headers, content_type=content_type)
 
 
 def json_response(document: Mapping[str, Any]) -> Response:
     """A 200 rest-json/json answer."""
-    return Response(
-        json.dumps(document), 200, {"x-amzn-RequestId": str(uuid.uuid4())}, content_type="application/json"
-    )
+    return Response(json.dumps(document), 200, {"x-amzn-RequestId": str(uuid.uuid4())}, content_type="application/json")
 
 
 def _form_params(environ: WSGIEnvironment, body: bytes) -> dict[str, str]:
@@ -192,9 +183,7 @@ def _routes(model: botocore.model.ServiceModel) -> tuple[_Route, ...]:
                 literal += len(piece)
             else:
                 regex += "(.+)" if piece.endswith("+") else "([^/]+)"
-        required = tuple(
-            (key, value or None) for key, _, value in (p.partition("=") for p in query.split("&") if p)
-        )
+        required = tuple((key, value or None) for key, _, value in (p.partition("=") for p in query.split("&") if p))
         routes.append(
             _Route(
                 operation=name,
@@ -207,9 +196,7 @@ def _routes(model: botocore.model.ServiceModel) -> tuple[_Route, ...]:
     return tuple(sorted(routes, key=lambda route: route.specificity, reverse=True))
 
 
-def _match_rest_operation(
-    model: botocore.model.ServiceModel, method: str, environ: WSGIEnvironment
-) -> str | None:
+def _match_rest_operation(model: botocore.model.ServiceModel, method: str, environ: WSGIEnvironment) -> str | None:
     path = environ.get("PATH_INFO", "/") or "/"
     query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     for route in _routes(model):

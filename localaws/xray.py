@@ -68,9 +68,7 @@ class XRayEncryption:
             return {"Type": "NONE", "Status": "ACTIVE"}
         return self._render(setting)
 
-    def put(
-        self, account: str, region: str, params: Mapping[str, Any], updating_seconds: float
-    ) -> dict[str, str]:
+    def put(self, account: str, region: str, params: Mapping[str, Any], updating_seconds: float) -> dict[str, str]:
         encryption_type = params.get("Type")
         key_id = params.get("KeyId")
         # botocore model: PutEncryptionConfigRequest.Type is required, EncryptionType enum is NONE | KMS.
