@@ -24,9 +24,9 @@ PATTERN: dict[str, Any] = {
     "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": ["PutEncryptionConfig"]},
 }
 
-_ACCOUNT = r"^\d{12}$"
-_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
-_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
+_ACCOUNT = r"^[0-9]{12}$"  # [0-9], not \d: pydantic's regex engine matches every Unicode digit with \d
+_REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([^/]+)/(.+)$")
 _MAX_FIELD = 2048  # CloudTrail ARNs and user agents are far shorter; longer input is hostile or corrupt
 
 

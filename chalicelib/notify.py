@@ -10,12 +10,13 @@ Custom notification format: https://docs.aws.amazon.com/chatbot/latest/adminguid
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import EncryptionState, Outcome, Verdict
+from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
 from chalicelib.findings import Finding
 from chalicelib.sessions import call_aws
 
@@ -185,7 +186,33 @@ class Message:
     attributes: dict[str, MessageAttributeValueTypeDef]
 
 
+ACTOR_FIELD_LIMIT = 256  # characters of one actor field in an alert that would not fit the budget otherwise
+
+
 def finding_message(finding: Finding) -> Message:
+    message = _finding_message(finding)
+    if len(json.dumps(message.message)) > MESSAGE_BUDGET and finding.actor is not None:
+        # The parser admits fields of 2048 characters; rendered four times and escaped they can pass 256 KiB.
+        message = _finding_message(dataclasses.replace(finding, actor=_clipped(finding.actor)))
+    return message
+
+
+def _clipped(actor: Actor) -> Actor:
+    def clip(value: str) -> str:
+        return value if len(value) <= ACTOR_FIELD_LIMIT else value[:ACTOR_FIELD_LIMIT] + "...[truncated]"
+
+    return dataclasses.replace(
+        actor,
+        arn=clip(actor.arn),
+        principal_arn=clip(actor.principal_arn),
+        session_name=actor.session_name and clip(actor.session_name),
+        user_agent=clip(actor.user_agent),
+        source_ip=actor.source_ip and clip(actor.source_ip),
+        invoked_by=actor.invoked_by and clip(actor.invoked_by),
+    )
+
+
+def _finding_message(finding: Finding) -> Message:
     machine = json.dumps(finding.to_json())
     return Message(
         subject=subject(finding),

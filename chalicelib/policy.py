@@ -72,7 +72,7 @@ def decide(verdict: Verdict, *, mode: Mode, actor_exempt: bool) -> Action:
     return Action.ALERT
 
 
-def is_own_echo(actor: Actor, member_role: str) -> bool:
+def is_own_echo(actor: Actor, member_role: str, home_account: str) -> bool:
     """True for the CloudTrail record of xray-guard's own write (its revert coming back as an event).
 
     Both must hold: the user-agent marker (cheap to forge alone) and a role session of xray-guard's own
@@ -81,7 +81,10 @@ def is_own_echo(actor: Actor, member_role: str) -> bool:
     if USER_AGENT_MARKER.split("/")[0] + "/" not in actor.user_agent or actor.session_name is None:
         return False
     role_name = actor.principal_arn.rsplit("/", 1)[-1]
-    own_role = role_name == member_role or role_name.startswith(OWN_SESSION_PREFIX)
+    parts = actor.principal_arn.split(":")
+    role_account = parts[4] if len(parts) > 5 else None
+    # Anyone may name a role xray-guard-*: only in xray-guard's own account is such a role its Lambda's.
+    own_role = role_name == member_role or (role_account == home_account and role_name.startswith(OWN_SESSION_PREFIX))
     return own_role and actor.session_name.startswith(OWN_SESSION_PREFIX)
 
 

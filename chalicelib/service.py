@@ -99,7 +99,7 @@ class Responder:
         if change.error_code:
             emit("skipped", why="failed-call", error_code=change.error_code, actor=change.actor.arn, **base)
             return {"decision": "skipped-failed-call", **base}
-        if is_own_echo(change.actor, self.settings.member_role):
+        if is_own_echo(change.actor, self.settings.member_role, self.clients.home_account()):
             emit("skipped", why="own-echo", actor=change.actor.arn, **base)
             return {"decision": "skipped-own-echo", **base}
         finding = self.check(Target(change.account, change.region), trigger="event", change=change)

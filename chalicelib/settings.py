@@ -20,12 +20,12 @@ _KEY_REF = re.compile(
     r"^(alias/[A-Za-z0-9/_-]{1,250}"
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     r"|mrk-[0-9a-f]{32}"
-    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
 )
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
 
 # Environment variable → field name. The README's configuration table lists the same variables.
 ENV_VARS: dict[str, str] = {

@@ -137,7 +137,7 @@ MEMBER_ROLE = "arn:aws:iam::222222222222:role/XRayGuardMember"
     ],
 )
 def test_own_echo_needs_role_session_and_marker(actor: Actor, echo: bool) -> None:
-    assert is_own_echo(actor, "XRayGuardMember") is echo
+    assert is_own_echo(actor, "XRayGuardMember", home_account="1") is echo
 
 
 @pytest.mark.parametrize(
