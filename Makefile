@@ -40,11 +40,11 @@ demo: venv
 
 package: venv
 	rm -rf build/package && mkdir -p build
-	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/central.yaml build/package
+	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/central.json build/package
 	@ls -l build/package
 
 cfn-lint: package
-	$(VENV)/bin/cfn-lint build/package/sam.json infra/*.yaml
+	$(VENV)/bin/cfn-lint build/package/sam.json infra/member-stackset.yaml
 
 bench: venv
 	$(PY) -m bench
