@@ -15,8 +15,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-import boto3
-
 from chalicelib.domain import Outcome, Verdict
 from chalicelib.errors import AwsCallError, XrayGuardError
 from chalicelib.findings import Finding
@@ -86,7 +84,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         values["XRAY_GUARD_ACCOUNTS"] = args.accounts
     values["XRAY_GUARD_REGIONS"] = "" if args.regions == "all" else args.regions
     settings = Settings.from_env(values, required=())
-    clients = ClientFactory(boto3.Session(), settings.member_role)
+    clients = ClientFactory(settings.member_role)
     responder = Responder(settings, clients)
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [clients.home_account()]
     rows: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import boto3
+import botocore.session
 
 from chalicelib.errors import ConfigError
 from chalicelib.log import configure_logging
@@ -32,7 +32,7 @@ class Runtime:
         clients = self.responder.clients
         home = clients.home_account()
         region = settings.sweep_queue_url.split(".")[1] if "amazonaws.com" in settings.sweep_queue_url else None
-        region = region or boto3.Session().region_name or "us-east-1"
+        region = region or clients.region
         return Sweeper(
             self.responder,
             SweepStore(clients.client(home, region, "dynamodb"), settings.sweep_table),
@@ -46,10 +46,10 @@ def _sweep_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def build(env: Mapping[str, str], home_account: str | None, session: boto3.Session | None = None) -> Runtime:
+def build(env: Mapping[str, str], home_account: str | None, session: botocore.session.Session | None = None) -> Runtime:
     """Validate the configuration and wire the pieces. ConfigError names any bad variable."""
     settings = Settings.from_env(env)
-    clients = ClientFactory(session or boto3.Session(), settings.member_role, home_account=home_account)
+    clients = ClientFactory(settings.member_role, base=session, home_account=home_account)
     return Runtime(settings, Responder(settings, clients))
 
 

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -57,9 +57,11 @@ def _record_call(model: Any, **_: Any) -> None:
         calls.append(f"{model.service_model.endpoint_prefix}:{model.name}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Credentials:
-    session: boto3.Session
+    access_key: str
+    secret_key: str
+    token: str
     expires_at: float
 
 
@@ -72,13 +74,16 @@ class ClientFactory:
 
     def __init__(
         self,
-        base: boto3.Session,
         member_role: str,
         *,
+        base: botocore.session.Session | None = None,
+        region: str | None = None,
         home_account: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._base = base
+        # botocore directly, not boto3: boto3 would add s3transfer and its imports to every cold start.
+        self._base = base or botocore.session.get_session()
+        self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
         self._member_role = member_role
         self._home_account = home_account
         self._clock = clock
@@ -89,9 +94,14 @@ class ClientFactory:
     def home_account(self) -> str:
         """The account xray-guard runs in (from the Lambda context, else one sts:GetCallerIdentity)."""
         if self._home_account is None:
-            sts = self._make(self._base, "sts", self._base.region_name or "us-east-1")
+            sts = self._make("sts", self._region, None)
             self._home_account = _call("sts", "GetCallerIdentity", sts.get_caller_identity)["Account"]
         return self._home_account
+
+    @property
+    def region(self) -> str:
+        """The region of the base session (where STS and the home account's services are called)."""
+        return self._region
 
     def ensure_access(self, account: str) -> None:
         """Assume the member role now (cached), so an unreachable account fails as a whole, not per region."""
@@ -118,50 +128,53 @@ class ClientFactory:
         return self._client(account, region, service)
 
     def _client(self, account: str, region: str, service: str) -> Any:
-        session = self._session(account)
+        credentials = self._session(account)
         with self._lock:
             key = (account, region, service)
             client = self._clients.get(key)
             if client is None:
-                client = self._make(session, service, region)
+                client = self._make(service, region, credentials)
                 self._clients[key] = client
             return client
 
-    def _session(self, account: str) -> boto3.Session:
+    def _session(self, account: str) -> _Credentials | None:
+        """Credentials for the account: None for the home account (the base session's own)."""
         if account == self.home_account():
-            return self._base
+            return None
         with self._lock:
             cached = self._credentials.get(account)
             if cached and cached.expires_at - _REFRESH_MARGIN_SECONDS > self._clock():
-                return cached.session
+                return cached
         fresh = self._assume(account)
         with self._lock:
             self._credentials[account] = fresh
-            # Clients hold the old credentials: drop them with the session they came from.
+            # Clients hold the old credentials: drop them with the credentials they came from.
             self._clients = {k: v for k, v in self._clients.items() if k[0] != account}
-        return fresh.session
+        return fresh
 
     def _assume(self, account: str) -> _Credentials:
-        partition = self._base.get_partition_for_region(self._base.region_name or "us-east-1")
+        partition = self._base.get_partition_for_region(self._region)
         role_arn = f"arn:{partition}:iam::{account}:role/{self._member_role}"
-        sts = self._make(self._base, "sts", self._base.region_name or "us-east-1")
+        sts = self._make("sts", self._region, None)
         response = _call(
             "sts",
             "AssumeRole",
             lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName=ASSUME_ROLE_SESSION_NAME),
         )
         creds = response["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self._base.region_name,
+        return _Credentials(
+            creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"], creds["Expiration"].timestamp()
         )
-        return _Credentials(session, creds["Expiration"].timestamp())
 
-    @staticmethod
-    def _make(session: boto3.Session, service: str, region: str) -> Any:
-        client = session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    def _make(self, service: str, region: str, credentials: _Credentials | None) -> Any:
+        client = self._base.create_client(
+            service,
+            region_name=region,
+            config=CLIENT_CONFIG,
+            aws_access_key_id=credentials.access_key if credentials else None,
+            aws_secret_access_key=credentials.secret_key if credentials else None,
+            aws_session_token=credentials.token if credentials else None,
+        )
         client.meta.events.register("before-call", _record_call)
         return client
 

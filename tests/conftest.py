@@ -128,7 +128,7 @@ class World:
         values = {"XRAY_GUARD_KMS_KEY": APPROVED_ALIAS, "XRAY_GUARD_TOPIC_ARN": topic, "XRAY_GUARD_MODE": "revert"}
         values.update(env)
         settings = Settings.from_env(values)
-        clients = ClientFactory(boto3.Session(region_name="us-east-1"), settings.member_role, home_account=CENTRAL)
+        clients = ClientFactory(settings.member_role, region="us-east-1", home_account=CENTRAL)
         return Responder(settings, clients, sleep=self.time.sleep, clock=self.time.monotonic)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as observe
@@ -349,11 +350,11 @@ def test_a_drift_and_revert_log_no_credentials(world: World) -> None:
     topic, inbox = world.alert_inbox()
     issued: list[dict[str, Any]] = []
 
-    def keep_issued(parsed: dict[str, Any], **_: Any) -> None:
-        issued.append(parsed["Credentials"])
+    def keep_issued(**kwargs: Any) -> None:
+        issued.append(kwargs["parsed"]["Credentials"])
 
-    session = boto3.Session(region_name="us-east-1")
-    session.events.register("after-call.sts.AssumeRole", keep_issued)
+    session = botocore.session.get_session()
+    session.register("after-call.sts.AssumeRole", keep_issued)
     responder = build_responder(world, topic, session=session)
     event = load_event("console-change-to-none.json")
     event["detail"]["errorMessage"] = "not an error, but hostile text: SecretAccessKey"  # ignored, never logged

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 
 from chalicelib.errors import RemediationFailed
@@ -77,14 +78,18 @@ def own_echo(account: str, region: str, serial: str, key_arn: str) -> dict[str, 
 
 
 def build_responder(
-    world: World, topic: str, *, session: boto3.Session | None = None, storm: StormControl | None = None, **env: str
+    world: World,
+    topic: str,
+    *,
+    session: botocore.session.Session | None = None,
+    storm: StormControl | None = None,
+    **env: str,
 ) -> Responder:
     """As World.responder builds it, with the base session and the storm control passed in."""
     values = {"XRAY_GUARD_KMS_KEY": APPROVED_ALIAS, "XRAY_GUARD_TOPIC_ARN": topic, "XRAY_GUARD_MODE": "revert"}
     values.update(env)
     settings = Settings.from_env(values)
-    base = session or boto3.Session(region_name="us-east-1")
-    clients = ClientFactory(base, settings.member_role, home_account=CENTRAL)
+    clients = ClientFactory(settings.member_role, base=session, region="us-east-1", home_account=CENTRAL)
     return Responder(settings, clients, sleep=world.time.sleep, clock=world.time.monotonic, storm=storm)
 
 
