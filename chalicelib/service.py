@@ -38,7 +38,8 @@ from chalicelib.xray import XRayEncryption
 
 APPROVED_KEY_TTL_SECONDS = 300.0  # how long a DescribeKey of the approved key serves classification
 PREFLIGHT_MAX_AGE_SECONDS = 30.0  # a write needs a key description at most this old
-POLL_FIRST_DELAY, POLL_GROWTH, POLL_MAX_DELAY = 0.2, 1.5, 1.0
+# Poll X-Ray after a Put: short first waits, capped at 0.5 s so a verified revert lands at most ~0.5 s after ACTIVE.
+POLL_FIRST_DELAY, POLL_GROWTH, POLL_MAX_DELAY = 0.2, 1.5, 0.5
 
 
 def _utc_now() -> str:
