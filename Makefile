@@ -40,6 +40,7 @@ demo: venv
 
 package: venv
 	rm -rf build/package && mkdir -p build
+	find chalicelib -name __pycache__ -prune -exec rm -rf {} +
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/central.json build/package
 	@ls -l build/package
 

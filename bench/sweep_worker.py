@@ -1,0 +1,43 @@
+"""One emulated Lambda container of the sweep, run in a worker process of `bench.sweep`.
+
+Like a `sweep_account` container, a worker builds the runtime once (`chalicelib.runtime.build`) and then checks
+one account per message with the real `check_account` (every region on its 17-thread pool). Kept apart from
+`bench.sweep` so that a spawned worker imports xray-guard only, not the emulator.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier
+
+from chalicelib.runtime import Runtime, build
+from chalicelib.sweep import check_account
+
+_container: dict[str, Runtime] = {}
+
+
+@dataclass(frozen=True)
+class AccountResult:
+    account: str
+    seconds: float  # wall time of check_account
+    cpu_seconds: float  # CPU this worker process spent on it (all its threads)
+    verdicts: tuple[str, ...]
+
+
+def start(env: dict[str, str], home_account: str, ready: Barrier) -> None:
+    """Pool initializer: the container's cold start, then wait until every worker is ready."""
+    _container["runtime"] = build(env, home_account)
+    ready.wait()
+
+
+def check(account: str) -> AccountResult:
+    runtime = _container["runtime"]
+    began, cpu = time.perf_counter(), time.process_time()
+    findings = check_account(runtime.responder, account)
+    return AccountResult(
+        account,
+        time.perf_counter() - began,
+        time.process_time() - cpu,
+        tuple(sorted(f.verdict.value for f in findings)),
+    )
