@@ -23,7 +23,7 @@ import app
 from chalicelib import cli, runtime
 from chalicelib.log import configure_logging
 from chalicelib.sweep import TABLE_KEYS
-from localaws import LocalAWS
+from localaws import LocalAWS, admin_session
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -58,27 +58,15 @@ def box(title: str, text: str) -> None:
     print(f"   {DIM}└──{RESET}")
 
 
-def member_session(account: str, region: str) -> boto3.Session:
-    creds = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
-
-
 def live(account: str, region: str) -> str:
-    config = member_session(account, region).client("xray").get_encryption_config()["EncryptionConfig"]
+    config = admin_session(account, region).client("xray").get_encryption_config()["EncryptionConfig"]
     key = config.get("KeyId")
     return f"{config['Type']} {config['Status']}" + (f" {key}" if key else " (AWS-owned key)")
 
 
 def approved_key(account: str, region: str) -> str:
     """Steps 1-3 of the remediation guide in one member account and region."""
-    session = member_session(account, region)
+    session = admin_session(account, region)
     kms = session.client("kms")
     arn: str = kms.create_key(
         Description="X-Ray trace encryption", Tags=[{"TagKey": "purpose", "TagValue": "xray-encryption"}]
@@ -135,7 +123,7 @@ def responder_part() -> None:
     show("alerts", f"SNS topic {TOPIC} (central account {CENTRAL})")
 
     step("2. Someone switches X-Ray to the default encryption in the console (Type NONE)")
-    member_session(MEMBER, REGION).client("xray").put_encryption_config(Type="NONE")
+    admin_session(MEMBER, REGION).client("xray").put_encryption_config(Type="NONE")
     show("X-Ray", f"{RED}{live(MEMBER, REGION)}{RESET}")
     event = json.loads((EVENTS / "console-change-to-none.json").read_text())
     show("event", f"CloudTrail {event['detail']['eventID']} via EventBridge (tests/events/console-change-to-none.json)")
@@ -149,7 +137,7 @@ def responder_part() -> None:
     show_alert(mark)
 
     step("4. The same drift in alert mode: reported, nothing changed")
-    member_session(MEMBER, REGION).client("xray").put_encryption_config(Type="NONE")
+    admin_session(MEMBER, REGION).client("xray").put_encryption_config(Type="NONE")
     mark = sent_count()
     with deployment(XRAY_GUARD_MODE="alert") as app:
         result = app.on_xray_encryption_change(event, LambdaContext("on_xray_encryption_change"))
@@ -184,8 +172,8 @@ def org_part() -> None:
         for region in regions.split(","):
             approved_key(account, region)
     payments, analytics = accounts
-    member_session(payments, "ap-southeast-2").client("xray").put_encryption_config(Type="NONE")
-    member_session(analytics, "us-east-1").client("xray").put_encryption_config(Type="KMS", KeyId="alias/aws/xray")
+    admin_session(payments, "ap-southeast-2").client("xray").put_encryption_config(Type="NONE")
+    admin_session(analytics, "us-east-1").client("xray").put_encryption_config(Type="KMS", KeyId="alias/aws/xray")
     show("accounts", f"management/central {CENTRAL}, members {payments} (payments), {analytics} (analytics)")
     show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key")
     ddb = boto3.client("dynamodb", region_name="us-east-1")

@@ -11,8 +11,8 @@ In-process: ``with LocalAWS(updating_seconds=0.05) as aws: ...aws.endpoint_url..
 ``python -m localaws --port 0`` or ``start_subprocess()``.
 """
 
-from localaws.client import LocalAWSClient, start_subprocess
+from localaws.client import LocalAWSClient, admin_session, start_subprocess
 from localaws.faults import FailRule, FaultSettings
 from localaws.server import LocalAWS
 
-__all__ = ["FailRule", "FaultSettings", "LocalAWS", "LocalAWSClient", "start_subprocess"]
+__all__ = ["FailRule", "FaultSettings", "LocalAWS", "LocalAWSClient", "admin_session", "start_subprocess"]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
+
 from localaws.calls import CallEntry
 from localaws.faults import fault_changes
 
@@ -107,3 +109,19 @@ def start_subprocess(
         process.wait()
         raise RuntimeError(f"localaws did not start (exit code {process.returncode}, first line {line!r})")
     return process, line.removeprefix(READY_PREFIX).strip()
+
+
+def admin_session(account: str, region: str) -> boto3.Session:
+    """An administrator's session in an emulated account (moto's STS AssumeRole acts in the role's account).
+
+    Uses the standard AWS_ENDPOINT_URL and credential variables of this process, as the AWS CLI would.
+    """
+    creds = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )

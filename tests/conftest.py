@@ -14,7 +14,7 @@ import pytest
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
-from localaws import LocalAWS
+from localaws import LocalAWS, admin_session
 
 EVENTS = Path(__file__).parent / "events"
 CENTRAL = "123456789012"  # moto's default account: the responder's home
@@ -70,16 +70,7 @@ class World:
     def session(self, account: str = CENTRAL, region: str = "us-east-1") -> boto3.Session:
         if account == CENTRAL:
             return boto3.Session(region_name=region)
-        sts = boto3.client("sts", region_name=region)
-        creds = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
-        )["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=region,
-        )
+        return admin_session(account, region)
 
     def create_key(
         self, account: str = MEMBER, region: str = MEMBER_REGION, alias: str | None = APPROVED_ALIAS, **kwargs: Any
