@@ -49,7 +49,8 @@ def row(finding: Finding) -> dict[str, Any]:
         "key_id": state.key_arn if state else None,
         "status": state.status.value if state else None,
         "verdict": finding.verdict.value,
-        "outcome": finding.outcome.value,
+        # The audit sends nothing: drift it only found is "reported" here, not "alerted".
+        "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
         "before": finding.to_json()["before"],
         "detail": finding.detail or finding.reason,
     }

@@ -69,11 +69,28 @@ def _state(state: EncryptionState | None) -> str:
 def fix_commands(finding: Finding) -> list[str]:
     """The exact CLI commands to fix or check by hand (run with credentials for the account)."""
     key = finding.approved_key_arn or finding.approved_key_ref
-    region = finding.region
-    return [
-        f"aws xray put-encryption-config --type KMS --key-id {key} --region {region}",
-        f"aws xray get-encryption-config --region {region}",
-    ]
+    check = f"aws xray get-encryption-config --region {finding.region}"
+    if finding.outcome is Outcome.REVERTED or finding.verdict is Verdict.KEY_UNUSABLE:
+        return [check]  # already fixed, or nothing safe to put back: only look
+    return [f"aws xray put-encryption-config --type KMS --key-id {key} --region {finding.region}", check]
+
+
+def _fix_heading(finding: Finding) -> str:
+    if finding.outcome is Outcome.REVERTED:
+        return "To check by hand (credentials for the account above):"
+    if finding.verdict is Verdict.KEY_UNUSABLE:
+        return "Repair or re-enable the approved key first; then check (credentials for the account above):"
+    if finding.exempt_actor:
+        return "Only if the change was NOT intended, restore the approved key (credentials for the account above):"
+    return "To fix or check by hand (credentials for the account above):"
+
+
+def _verified(finding: Finding) -> str:
+    if finding.outcome is Outcome.REVERTED:
+        return "yes (re-read after the revert)"
+    if finding.outcome is Outcome.REVERT_FAILED:
+        return "NO (the revert could not be verified)"
+    return "n/a (xray-guard changed nothing)"
 
 
 def _what_we_did(finding: Finding) -> str:
@@ -111,18 +128,19 @@ def render_email(finding: Finding) -> str:
     lines = [
         f"{headline(finding)} — severity {finding.severity.upper()}",
         "",
-        f"What:     {finding.reason}",
+        f"Finding:  {finding.reason}",
         f"Where:    account {finding.account}, region {finding.region}",
         *_actor_lines(finding),
-        f"When:     {finding.event_time or finding.observed_at} (checked {finding.observed_at})",
-        f"Before:   {_state(finding.before)}",
-        f"After:    {_state(finding.after)}",
+        f"Changed:  {finding.event_time or 'not reported by an event'} (CloudTrail eventTime)",
+        f"Checked:  {finding.observed_at} (xray-guard re-read the live setting)",
+        f"Found:    {_state(finding.before)}",
+        f"Now:      {_state(finding.after)}",
         f"Approved: {finding.approved_key_ref}"
         + (f" = {finding.approved_key_arn}" if finding.approved_key_arn else ""),
         f"Action:   {_what_we_did(finding)}",
-        f"Verified: {'yes' if finding.verified else 'no'}",
+        f"Verified: {_verified(finding)}",
         "",
-        "To fix or check by hand (credentials for the account above):",
+        _fix_heading(finding),
         *(f"  {cmd}" for cmd in fix_commands(finding)),
         "",
         f"CloudTrail event: {finding.cloudtrail_event_id or 'n/a'}   EventBridge event: {finding.event_id or 'n/a'}",
@@ -146,8 +164,9 @@ def render_chatbot(finding: Finding) -> dict[str, Any]:
             f"*{finding.reason}*",
             f"*Where:* account `{finding.account}`, region `{finding.region}`",
             f"*Who:* {who}",
-            f"*Before:* {_state(finding.before)}",
-            f"*After:* {_state(finding.after)}",
+            f"*Changed:* {finding.event_time or 'not reported by an event'}  *Checked:* {finding.observed_at}",
+            f"*Found:* {_state(finding.before)}",
+            f"*Now:* {_state(finding.after)}",
             f"*xray-guard:* {_what_we_did(finding)}",
             f"*CloudTrail event:* `{finding.cloudtrail_event_id or 'n/a'}`",
         ]
@@ -158,7 +177,7 @@ def render_chatbot(finding: Finding) -> dict[str, Any]:
         "id": finding.event_id or f"{finding.account}-{finding.region}-{finding.observed_at}",
         "content": {
             "textType": "client-markdown",
-            "title": f"{_EMOJI.get(finding.severity, '')} {headline(finding)}".strip(),
+            "title": f"{_EMOJI.get(finding.severity, '')} [{finding.severity.upper()}] {headline(finding)}".strip(),
             "description": description,
             "nextSteps": [f"`{cmd}`" for cmd in fix_commands(finding)],
             "keywords": [finding.severity, finding.verdict.value, finding.outcome.value, finding.account],
@@ -244,7 +263,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     failed = sum(row["outcome"] in {Outcome.REVERT_FAILED.value, Outcome.ERROR.value} for row in bad)
     worst = "critical" if failed or failed_accounts else ("high" if len(bad) > reverted else "low")
     title = (
-        f"X-Ray sweep: {len(bad)} of {checks} regions not compliant, {reverted} reverted, "
+        f"X-Ray sweep: {len(bad)} of {checks} regions found non-compliant, {reverted} reverted, "
         f"{len(failed_accounts)} account(s) failed"
     )
     count_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"

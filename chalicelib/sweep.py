@@ -85,7 +85,7 @@ def check_account(
         return list(pool.map(lambda r: responder.check(Target(account, r), trigger=trigger), regions))
 
 
-# The sweeps table's keys (infra/central.yaml declares the same; the demo and tests create it from here).
+# The sweeps table's keys (infra/central.json declares the same; the demo and tests create it from here).
 TABLE_KEYS: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
     "AttributeDefinitions": [

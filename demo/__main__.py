@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +119,8 @@ def responder_part() -> None:
     step(f"1. Member account {MEMBER}, {REGION}: the approved key (guide steps 1-3)")
     key = approved_key(MEMBER, REGION)
     show("key", key)
+    while "UPDATING" in live(MEMBER, REGION):  # guide step 3: "may briefly read UPDATING while X-Ray re-keys"
+        time.sleep(0.2)
     show("X-Ray", live(MEMBER, REGION))
     boto3.client("sns", region_name="us-east-1").create_topic(Name="xray-guard-alerts")
     show("alerts", f"SNS topic {TOPIC} (central account {CENTRAL})")
@@ -144,6 +147,8 @@ def responder_part() -> None:
     show("returned", json.dumps(result))
     show("X-Ray", f"{YELLOW}{live(MEMBER, REGION)}{RESET}")
     print(f"   subject: {published(mark)[0]['subject']}")
+    print(textwrap.indent("\n".join(line for line in published(mark)[0]["email"].splitlines()
+                                    if line.startswith(("Action", "Verified"))), "   "))  # fmt: skip
 
     step("5. Revert mode, but the change was made by the break-glass role: alerted, never reverted")
     glass = json.loads((EVENTS / "break-glass-change-to-none.json").read_text())

@@ -76,7 +76,8 @@ def test_chatbot_custom_notification_shape() -> None:
     assert chatbot["content"]["textType"] == "client-markdown"
     assert chatbot["content"]["title"]
     assert "222222222222" in chatbot["content"]["description"]
-    assert any("aws xray put-encryption-config" in step for step in chatbot["content"]["nextSteps"])
+    assert chatbot["content"]["title"].startswith(":white_check_mark: [LOW] ")
+    assert any("aws xray get-encryption-config" in step for step in chatbot["content"]["nextSteps"])
 
 
 def test_email_reads_at_3am() -> None:
@@ -85,19 +86,33 @@ def test_email_reads_at_3am() -> None:
         "account 222222222222, region eu-west-1",
         "via Console",
         "source IP 203.0.113.10",
-        "Before:   NONE (AWS-owned key), ACTIVE",
-        f"After:    KMS {KEY}, ACTIVE",
-        "Verified: yes",
-        f"aws xray put-encryption-config --type KMS --key-id {KEY} --region eu-west-1",
+        "Changed:  2026-11-28T03:12:45Z (CloudTrail eventTime)",
+        "Found:    NONE (AWS-owned key), ACTIVE",
+        f"Now:      KMS {KEY}, ACTIVE",
+        "Verified: yes (re-read after the revert)",
+        "To check by hand",
         "aws xray get-encryption-config --region eu-west-1",
     ]:
         assert expected in email
+    assert "put-encryption-config" not in email  # already fixed: no redundant write suggested
+
+
+def test_alert_only_email_offers_the_fix_and_says_nothing_changed() -> None:
+    email = render_email(_finding(outcome=Outcome.ALERTED, mode="alert"))
+    assert "Verified: n/a (xray-guard changed nothing)" in email
+    assert f"aws xray put-encryption-config --type KMS --key-id {KEY} --region eu-west-1" in email
+
+
+def test_break_glass_email_does_not_tell_on_call_to_undo_the_incident_response() -> None:
+    email = render_email(_finding(outcome=Outcome.ALERTED, exempt_actor=True))
+    assert "Only if the change was NOT intended" in email
 
 
 def test_failed_revert_never_reads_as_verified() -> None:
     email = render_email(_finding(outcome=Outcome.REVERT_FAILED, detail="still UPDATING after 120s"))
-    assert "Verified: no" in email
+    assert "Verified: NO (the revert could not be verified)" in email
     assert "could NOT verify" in email
+    assert "put-encryption-config --type KMS" in email
 
 
 def test_machine_rendering_is_versioned_and_attributes_filterable() -> None:
@@ -121,7 +136,7 @@ def test_digest_counts_table_and_failed_accounts() -> None:
     }
     message = digest_message("20261128T000000Z-abc", results)
     assert len(message.subject) <= 100
-    assert "1 of 17 regions not compliant, 1 reverted, 1 account(s) failed" in message.subject
+    assert "1 of 17 regions found non-compliant, 1 reverted, 1 account(s) failed" in message.subject
     email = message.message["email"]
     assert "222222222222  eu-west-1        drift-none         reverted" in email
     assert "444444444444: AccessDenied on sts:AssumeRole" in email
