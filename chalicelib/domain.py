@@ -45,13 +45,30 @@ class KeyInfo:
     key_usage: str  # ENCRYPT_DECRYPT | SIGN_VERIFY | ...
 
     @property
+    def account(self) -> str:
+        return key_account(self.arn) or ""
+
+    @property
     def unusable_reason(self) -> str | None:
-        """Why X-Ray cannot use this key, or None when it can."""
-        if self.state != "Enabled":
+        """Why this key cannot serve as the approved key, or None when it can."""
+        if self.state not in USABLE_KEY_STATES:
             return f"key state is {self.state}"
         if self.key_spec != "SYMMETRIC_DEFAULT" or self.key_usage != "ENCRYPT_DECRYPT":
             return f"key is {self.key_spec}/{self.key_usage}; X-Ray needs a symmetric encryption key"
+        if self.key_manager != "CUSTOMER":
+            return f"key is managed by {self.key_manager}, not customer-managed: it has no key policy you control"
         return None
+
+
+# KMS KeyState values a key can be used in: `Updating` is a multi-Region key whose primary is being changed
+# (KMS model, KeyMetadata.KeyState; "Key states of AWS KMS keys" in the KMS developer guide).
+USABLE_KEY_STATES = frozenset({"Enabled", "Updating"})
+
+
+def key_account(key_arn: str) -> str | None:
+    """The account that owns a KMS key or alias ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID), if it is an ARN."""
+    parts = key_arn.split(":")
+    return parts[4] if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "kms" else None
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,14 @@ class MissingKey:
     @property
     def unusable_reason(self) -> str:
         return f"key {self.ref} does not exist"
+
+
+@dataclass(frozen=True)
+class UnreadKey:
+    """A key X-Ray uses that could not be described (denied or failed): classified without its details."""
+
+    arn: str
+    error: str
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Finding:
     exempt_actor: bool = False
     api_calls: tuple[str, ...] = ()
     storm_count: int = 0  # > 0: a storm summary (this many drifts in this account/region this hour)
+    storm_held: tuple[str, ...] = ()  # drifts held back since the last alert: "eventID (verdict)"
 
     @property
     def severity(self) -> str:
@@ -71,4 +72,5 @@ class Finding:
             "event_time": self.event_time,
             "observed_at": self.observed_at,
             "storm_count": self.storm_count,
+            "storm_held": list(self.storm_held),
         }

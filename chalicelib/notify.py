@@ -14,11 +14,13 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
 from chalicelib.findings import Finding
 from chalicelib.sessions import call_aws
+from chalicelib.storm import WINDOW_SECONDS, StormRecap
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -153,6 +155,8 @@ def render_email(finding: Finding) -> str:
             f"Storm control: {finding.storm_count} drifts in this account/region this hour. Each is still handled;"
             " individual alerts are collapsed into one summary every 10 drifts. Find who keeps changing it."
         )
+    if finding.storm_held:
+        lines.append("Held back since the last alert (CloudTrail eventID): " + ", ".join(finding.storm_held))
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +333,55 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
             "lambda": machine_json,
         },
         attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
+    )
+
+
+def storm_recap_message(recap: StormRecap) -> Message:
+    """The scheduled recap of one closed hour: every drift whose alert storm control held back, by name."""
+    start = datetime.fromtimestamp(recap.window * WINDOW_SECONDS, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    pairs = sorted({(d.account, d.region) for d in recap.drifts})
+    title = f"X-Ray drift storm recap: {len(recap.drifts)} alert(s) held back in {len(pairs)} region(s), hour {start}"
+    rows = [f"{d.account:<14}{d.region:<17}{d.verdict:<19}{d.event_id}" for d in recap.drifts]
+    email = [
+        title,
+        "",
+        "Storm control collapsed these drift alerts into summaries. Each drift was still checked (and reverted in",
+        "revert mode); in alert mode each may still be in place: check the region, and find who keeps changing it.",
+        "",
+        f"{'ACCOUNT':<14}{'REGION':<17}{'VERDICT':<19}CLOUDTRAIL EVENT",
+        *rows[:DIGEST_ROWS_IN_TEXT],
+    ]
+    if len(rows) > DIGEST_ROWS_IN_TEXT:
+        email.append(f"... and {len(rows) - DIGEST_ROWS_IN_TEXT} more (full list in the JSON rendering)")
+    machine = json.dumps(
+        {
+            "schema": "xray-guard.storm-recap/v1",
+            "hour_start": start,
+            "held_back": [dataclasses.asdict(d) for d in recap.drifts],
+        }
+    )
+    lines = [f"`{a}` `{r}`: {sum((d.account, d.region) == (a, r) for d in recap.drifts)} held back" for a, r in pairs]
+    chatbot = {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"storm-recap-{recap.window}",
+        "content": {
+            "textType": "client-markdown",
+            "title": f"{_EMOJI['high']} [HIGH] {title}",
+            "description": "\n".join(lines[:20]),
+            "keywords": ["high", "storm-recap"],
+        },
+        "metadata": {"threadId": f"xray-guard-storm-{recap.window}", "summary": title[:SUBJECT_LIMIT]},
+    }
+    return Message(
+        subject=_ascii_subject(f"[HIGH] {title}"),
+        message={
+            "default": json.dumps(chatbot),
+            "email": ("\n".join(email) + "\n")[: MESSAGE_BUDGET // 2],
+            "sqs": machine,
+            "lambda": machine,
+        },
+        attributes=attributes("high", "multiple", "multiple", "storm-recap"),
     )
 
 

@@ -19,7 +19,9 @@ from chalicelib.domain import (
     KeyInfo,
     MissingKey,
     Outcome,
+    UnreadKey,
     Verdict,
+    key_account,
 )
 from chalicelib.settings import Mode
 
@@ -34,19 +36,30 @@ class Assessment:
     reason: str
 
 
-def needs_current_key_details(state: EncryptionState, approved_arn: str | None) -> bool:
-    """Whether classifying needs DescribeKey of the key X-Ray currently uses (only for a foreign key)."""
-    return state.type is EncryptionType.KMS and state.key_arn is not None and state.key_arn != approved_arn
+def needs_current_key_details(state: EncryptionState, approved_arn: str | None, account: str) -> bool:
+    """Whether classifying needs DescribeKey of the key X-Ray currently uses.
+
+    Only for a key that is not the approved one and lives in the checked account: a key in another account is
+    `drift-other-key` whatever it is (AWS-managed keys always live in the account itself, and the member role may
+    only describe its own account's keys).
+    """
+    if state.type is not EncryptionType.KMS or state.key_arn is None or state.key_arn == approved_arn:
+        return False
+    return key_account(state.key_arn) in {account, None}
 
 
 def classify(
     state: EncryptionState,
     approved: KeyInfo | MissingKey,
-    current_key: KeyInfo | MissingKey | None,
+    current_key: KeyInfo | MissingKey | UnreadKey | None,
     *,
     require_cmk: bool,
+    account: str | None = None,
 ) -> Assessment:
-    """Classify one region's live configuration against the approved key."""
+    """Classify one region's live configuration against the approved key.
+
+    `current_key` describes the key X-Ray uses when it is not the approved one (None when it was not read).
+    """
     reason = approved.unusable_reason
     if reason is not None:
         where = f" (X-Ray currently: {state.describe()})"
@@ -60,7 +73,13 @@ def classify(
         if require_cmk:
             return Assessment(Verdict.DRIFT_AWS_MANAGED, "X-Ray uses the AWS-managed key aws/xray")
         return Assessment(Verdict.COMPLIANT, "X-Ray uses the AWS-managed key (allowed: REQUIRE_CMK=false)")
-    return Assessment(Verdict.DRIFT_OTHER_KEY, f"X-Ray uses a key that is not the approved one: {state.key_arn}")
+    owner = key_account(state.key_arn or "")
+    if account is not None and owner is not None and owner != account:
+        reason = f"X-Ray uses a key of another account ({owner}), not the approved one: {state.key_arn}"
+        return Assessment(Verdict.DRIFT_OTHER_KEY, reason)
+    unread = f" (could not describe it: {current_key.error})" if isinstance(current_key, UnreadKey) else ""
+    reason = f"X-Ray uses a key that is not the approved one: {state.key_arn}{unread}"
+    return Assessment(Verdict.DRIFT_OTHER_KEY, reason)
 
 
 def decide(verdict: Verdict, *, mode: Mode, actor_exempt: bool) -> Action:

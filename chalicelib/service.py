@@ -22,6 +22,7 @@ from chalicelib.domain import (
     MissingKey,
     Outcome,
     Target,
+    UnreadKey,
     Verdict,
 )
 from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed
@@ -29,15 +30,16 @@ from chalicelib.events import EncryptionChange, parse_change
 from chalicelib.findings import Finding
 from chalicelib.kms import KeyDirectory
 from chalicelib.log import emit
-from chalicelib.notify import Message, SnsNotifier, finding_message
-from chalicelib.policy import classify, decide, is_exempt, is_own_echo, needs_current_key_details
+from chalicelib.notify import Message, SnsNotifier, finding_message, storm_recap_message
+from chalicelib.policy import Assessment, classify, decide, is_exempt, is_own_echo, needs_current_key_details
 from chalicelib.sessions import ClientFactory, call_aws, recording_calls
 from chalicelib.settings import Mode, Settings
-from chalicelib.storm import StormControl
+from chalicelib.storm import MemoryStorm, StormControl, SuppressedDrift, TableStorm
 from chalicelib.xray import XRayEncryption
 
-APPROVED_KEY_TTL_SECONDS = 300.0  # how long a DescribeKey of the approved key serves classification
-PREFLIGHT_MAX_AGE_SECONDS = 30.0  # a write needs a key description at most this old
+# How long a DescribeKey of the approved key may CONFIRM compliance. Anything else (a drift verdict, a write)
+# resolves the key afresh: aliases get re-pointed when keys rotate, and a cached ARN would then be the retired key.
+APPROVED_KEY_TTL_SECONDS = 300.0
 # Poll X-Ray after a Put: short first waits, capped at 0.5 s so a verified revert lands at most ~0.5 s after ACTIVE.
 POLL_FIRST_DELAY, POLL_GROWTH, POLL_MAX_DELAY = 0.2, 1.5, 0.5
 
@@ -47,23 +49,29 @@ def _utc_now() -> str:
 
 
 class ApprovedKeys:
-    """DescribeKey results for the approved key per (account, region), cached with a TTL."""
+    """DescribeKey results for the approved key per (account, region, reference), cached with a TTL."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str], tuple[KeyInfo | MissingKey, float]] = {}
 
-    def get(self, target: Target, ref: str, keys: KeyDirectory, max_age: float) -> KeyInfo | MissingKey:
+    def get(
+        self, target: Target, ref: str, keys: KeyDirectory, *, fresh: bool = False
+    ) -> tuple[KeyInfo | MissingKey, bool]:
+        """The key's description, and whether it was read just now (False: it came from the cache).
+
+        `fresh=True` always calls DescribeKey (before calling drift, and before any write).
+        """
         cache_key = (target.account, target.region, ref)
         with self._lock:
             cached = self._cache.get(cache_key)
-        if cached and self._clock() - cached[1] <= max_age:
-            return cached[0]
+        if not fresh and cached and self._clock() - cached[1] <= APPROVED_KEY_TTL_SECONDS:
+            return cached[0], False
         info = keys.describe(ref)
         with self._lock:
             self._cache[cache_key] = (info, self._clock())
-        return info
+        return info, True
 
 
 class Responder:
@@ -85,7 +93,7 @@ class Responder:
         self._clock = clock
         self._now = now
         self._approved = ApprovedKeys(clock)
-        self._storm = storm or StormControl()
+        self._storm: StormControl = storm or MemoryStorm()
 
     # -- the event trigger -------------------------------------------------------------------------
 
@@ -97,6 +105,10 @@ class Responder:
             emit("rejected", reason=e.reason, event_id=_safe_id(raw), api_calls=[])
             return {"decision": "rejected", "reason": e.reason}
         base = {"event_id": change.event_id, "account": change.account, "region": change.region}
+        scope = self.settings.account_list
+        if scope is not None and change.account not in scope:
+            emit("skipped", why="out-of-scope", scope="XRAY_GUARD_ACCOUNTS", api_calls=[], **base)
+            return {"decision": "skipped-out-of-scope", **base}
         if change.error_code:
             emit("skipped", why="failed-call", error_code=change.error_code, actor=change.actor.arn, **base)
             return {"decision": "skipped-failed-call", **base}
@@ -113,15 +125,45 @@ class Responder:
         return {"decision": finding.verdict.value, "outcome": finding.outcome.value, **base}
 
     def _alert(self, finding: Finding) -> None:
-        """Send the finding's alert, unless storm control collapses it into a later summary."""
+        """Send the finding's alert, unless storm control collapses it into a later summary that names it."""
         if finding.outcome in {Outcome.REVERTED, Outcome.ALERTED} and finding.verdict.is_drift:
-            storm = self._storm.record(finding.account, finding.region)
+            drift = SuppressedDrift(
+                finding.account,
+                finding.region,
+                finding.cloudtrail_event_id or finding.event_id or "unknown",
+                finding.verdict.value,
+            )
+            storm = self._storm.record(drift, alert_mode=self.settings.mode is Mode.ALERT)
             if not storm.send:
-                emit("alert-suppressed", account=finding.account, region=finding.region, storm_count=storm.count)
+                emit(
+                    "alert-suppressed",
+                    account=finding.account,
+                    region=finding.region,
+                    cloudtrail_event_id=drift.event_id,
+                    storm_count=storm.count,
+                )
                 return
-            if storm.summarized:
-                finding = dataclasses.replace(finding, storm_count=storm.count)
+            if storm.summarized or storm.suppressed:
+                held = tuple(f"{d.event_id} ({d.verdict})" for d in storm.suppressed)
+                finding = dataclasses.replace(finding, storm_count=storm.count, storm_held=held)
         self.deliver(finding_message(finding), finding)
+
+    def recap_storms(self) -> int:
+        """Send one recap per closed hour whose drifts storm control suppressed (run by the scheduled sweep).
+
+        A recap that cannot be sent stays unmarked and is tried again by the next sweep; it never stops the sweep.
+        """
+        if not isinstance(self._storm, TableStorm):
+            return 0
+        sent = 0
+        try:
+            for recap in self._storm.closed_windows():
+                self.deliver(storm_recap_message(recap))
+                self._storm.mark_recapped(recap.window)
+                sent += 1
+        except (AwsCallError, RemediationFailed) as e:
+            emit("storm-recap-failed", error=str(e))
+        return sent
 
     def deliver(self, message: Message, finding: Finding | None = None) -> None:
         """Publish an alert; if SNS refuses, keep it in the failure queue and fail the invocation."""
@@ -207,14 +249,14 @@ class Responder:
         xray = XRayEncryption(self.clients.xray(target.account, target.region))
         keys = KeyDirectory(self.clients.kms(target.account, target.region))
         before = xray.get()
-        approved = self._approved.get(target, ref, keys, APPROVED_KEY_TTL_SECONDS)
-        approved_arn = approved.arn if isinstance(approved, KeyInfo) else None
+        approved, fresh = self._approved.get(target, ref, keys)
         state = before
         while True:
-            current = None
-            if state.key_arn is not None and needs_current_key_details(state, approved_arn):
-                current = keys.describe(state.key_arn)
-            assessment = classify(state, approved, current, require_cmk=self.settings.require_cmk)
+            assessment = self._classify(target, state, approved, keys)
+            if assessment.verdict is not Verdict.COMPLIANT and not fresh:
+                # A cached description may only confirm compliance: resolve the key afresh before calling drift.
+                approved, fresh = self._approved.get(target, ref, keys, fresh=True)
+                assessment = self._classify(target, state, approved, keys)
             if assessment.verdict is not Verdict.COMPLIANT or state.status is EncryptionStatus.ACTIVE:
                 break
             # Already moving to an accepted key: wait (bounded) for it to land, then judge what landed.
@@ -225,7 +267,7 @@ class Responder:
                     reason="X-Ray stayed UPDATING",
                     before=before,
                     after=state,
-                    approved_key_arn=approved_arn,
+                    approved_key_arn=_arn(approved),
                     observed_at=self._now(),
                     detail=f"still UPDATING after {self.settings.activation_timeout_seconds:g}s",
                 )
@@ -237,22 +279,31 @@ class Responder:
             reason=assessment.reason,
             before=before,
             after=state,
-            approved_key_arn=approved_arn,
+            approved_key_arn=_arn(approved),
         )
         if action is Action.REVERT:
-            outcome, after, detail = self._revert(target, ref, xray, keys)
+            # decide() reverts only drift, and drift is only ever called on a freshly resolved, usable key.
+            assert fresh
+            assert isinstance(approved, KeyInfo)
+            outcome, after, detail = self._revert(xray, approved)
             return dataclasses.replace(result, outcome=outcome, after=after, detail=detail, observed_at=self._now())
         outcome = Outcome.COMPLIANT if action is Action.NOTHING else Outcome.ALERTED
         return dataclasses.replace(result, outcome=outcome, observed_at=self._now())
 
-    def _revert(
-        self, target: Target, ref: str, xray: XRayEncryption, keys: KeyDirectory
-    ) -> tuple[Outcome, EncryptionState | None, str]:
-        """Pre-flight the key, put it, wait for ACTIVE, and verify by re-reading. Never claims unverified success."""
-        key = self._approved.get(target, ref, keys, PREFLIGHT_MAX_AGE_SECONDS)
-        if key.unusable_reason is not None:
-            return Outcome.REVERT_FAILED, None, f"pre-flight: approved key unusable: {key.unusable_reason}"
-        assert isinstance(key, KeyInfo)
+    def _classify(
+        self, target: Target, state: EncryptionState, approved: KeyInfo | MissingKey, keys: KeyDirectory
+    ) -> Assessment:
+        current: KeyInfo | MissingKey | UnreadKey | None = None
+        if state.key_arn is not None and needs_current_key_details(state, _arn(approved), target.account):
+            try:
+                current = keys.describe(state.key_arn)
+            except AwsCallError as e:
+                # Informational only: a denied DescribeKey of the key in use never blocks the revert.
+                current = UnreadKey(state.key_arn, e.code)
+        return classify(state, approved, current, require_cmk=self.settings.require_cmk, account=target.account)
+
+    def _revert(self, xray: XRayEncryption, key: KeyInfo) -> tuple[Outcome, EncryptionState | None, str]:
+        """Put the freshly resolved approved key ARN, wait for ACTIVE, and verify by re-reading."""
         try:
             xray.put_kms(key.arn)
             after = self._await_active(xray)
@@ -279,6 +330,10 @@ class Responder:
             if state.status is EncryptionStatus.ACTIVE or self._clock() >= deadline:
                 return state
             delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
+
+
+def _arn(key: KeyInfo | MissingKey) -> str | None:
+    return key.arn if isinstance(key, KeyInfo) else None
 
 
 def needs_retry(finding: Finding, mode: Mode) -> bool:

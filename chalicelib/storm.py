@@ -1,17 +1,48 @@
-"""Storm control: a flapping account/region (someone flips X-Ray back again and again) keeps being reverted, but
-its alerts collapse into a summary instead of paging once per flip.
+"""Storm control: a flapping account/region (someone flips X-Ray back again and again) keeps being checked and
+reverted, but its alerts collapse into summaries instead of paging once per flip. It never hides the only signal.
 
-Counts drift alerts per (account, region) per clock hour. The first `limit` alerts go out as they are; after that
-one summary alert every `summary_every` drifts. Failures (revert-failed, key-unusable, error) are never suppressed.
-The counter lives in the Lambda container: with several warm containers the bound holds per container.
+Drift alerts are counted per (account, region) per clock hour. The first `limit` alerts go out as they are; after
+that one summary alert every `summary_every` drifts. Failures (revert-failed, key-unusable, error) are never counted
+or suppressed (the caller only asks about drift). Every suppressed drift is named (account, region, CloudTrail
+eventID) in a later summary:
+
+- `TableStorm` (whenever the central table is configured, as the central template always does) keeps the count in
+  DynamoDB, so it holds across concurrent Lambda containers: one conditional `UpdateItem` per drift alert on the item
+  `storm#<hour>` / `count#<account>#<region>`, whose string set of event ids makes a Lambda retry of an alert that SNS
+  refused count once. The scheduled sweep sends one recap per closed hour that suppressed anything
+  (`closed_windows`), and marks it sent.
+- `MemoryStorm` (no table: a quick single-account deploy, local runs) counts per container and says so once in the
+  log; it never suppresses in alert mode (nothing is reverted there, so a suppressed alert would be the drift itself
+  going unreported), and names what it suppressed in its next in-band summary.
+
+Any error of the table makes the alert go out (never silence).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.errors import AwsCallError
+from chalicelib.log import emit
+from chalicelib.sessions import call_aws, paginate
+
+STORM_PREFIX = "storm#"  # leading key of every storm item (the event handler's IAM grant is limited to it)
+WINDOW_SECONDS = 3600.0
+RECAP_LOOKBACK_WINDOWS = 24  # the sweep recaps closed hours up to a day back (the items' TTL)
+_TTL_SECONDS = 2 * 86400
+
+
+@dataclass(frozen=True)
+class SuppressedDrift:
+    account: str
+    region: str
+    event_id: str
+    verdict: str
 
 
 @dataclass(frozen=True)
@@ -19,33 +50,199 @@ class StormVerdict:
     send: bool
     count: int  # drifts seen for this account/region in this window, this one included
     summarized: bool  # the alert to send is a storm summary
+    suppressed: tuple[SuppressedDrift, ...] = ()  # drifts held back since the last summary (MemoryStorm)
 
 
-class StormControl:
+@dataclass(frozen=True)
+class StormRecap:
+    """The drifts one closed hour suppressed, for the scheduled recap."""
+
+    window: int
+    drifts: tuple[SuppressedDrift, ...]
+
+
+class StormControl(Protocol):
+    def record(self, drift: SuppressedDrift, *, alert_mode: bool) -> StormVerdict: ...
+
+
+@dataclass
+class _Policy:
+    limit: int = 3
+    summary_every: int = 10
+
+    def verdict(self, count: int) -> tuple[bool, bool]:
+        """(send, summarized) for the count-th drift of a window."""
+        if count <= self.limit:
+            return True, False
+        return (count - self.limit - 1) % self.summary_every == 0, True
+
+
+class MemoryStorm:
+    """Per-container counting, for deployments without the central table."""
+
     def __init__(
         self,
         *,
         limit: int = 3,
         summary_every: int = 10,
-        window_seconds: float = 3600.0,
+        window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._limit = limit
-        self._every = summary_every
+        self._policy = _Policy(limit, summary_every)
         self._window = window_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, int], int] = {}
+        self._seen: set[tuple[str, int]] = set()
+        self._held: list[SuppressedDrift] = []
+        self._warned = False
 
-    def record(self, account: str, region: str) -> StormVerdict:
+    def record(self, drift: SuppressedDrift, *, alert_mode: bool) -> StormVerdict:
         window = int(self._clock() // self._window)
         with self._lock:
-            # Forget earlier windows: the map never grows past one window's account/region pairs.
+            if not self._warned:
+                self._warned = True
+                emit("storm-per-container", note="no XRAY_GUARD_SWEEP_TABLE: storm control counts per Lambda container")
+            # Forget earlier windows: the maps never grow past one window's account/region pairs.
             self._counts = {k: v for k, v in self._counts.items() if k[2] == window}
-            key = (account, region, window)
+            self._seen = {k for k in self._seen if k[1] == window}
+            key = (drift.account, drift.region, window)
+            if (drift.event_id, window) in self._seen:  # a retry of an alert SNS refused: counted once
+                return StormVerdict(send=True, count=self._counts.get(key, 1), summarized=False)
+            self._seen.add((drift.event_id, window))
             count = self._counts.get(key, 0) + 1
             self._counts[key] = count
-        if count <= self._limit:
-            return StormVerdict(send=True, count=count, summarized=False)
-        over = count - self._limit - 1
-        return StormVerdict(send=over % self._every == 0, count=count, summarized=True)
+            send, summarized = self._policy.verdict(count)
+            if alert_mode and not send:
+                send, summarized = True, False  # nobody else would ever name this drift
+            if not send:
+                self._held.append(drift)
+                return StormVerdict(send=False, count=count, summarized=True)
+            held = tuple(d for d in self._held if (d.account, d.region) == (drift.account, drift.region))
+            self._held = [d for d in self._held if d not in held]
+        return StormVerdict(send=True, count=count, summarized=summarized, suppressed=held)
+
+
+class TableStorm:
+    """Counting in the central DynamoDB table (partition key `sweep_id`, sort key `item`, TTL `expires_at`)."""
+
+    def __init__(
+        self,
+        client: Any | Callable[[], Any],
+        table: str,
+        *,
+        limit: int = 3,
+        summary_every: int = 10,
+        window_seconds: float = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._policy = _Policy(limit, summary_every)
+        self._window = window_seconds
+        self._clock = clock
+
+    @functools.cached_property
+    def _ddb(self) -> Any:
+        """The DynamoDB client: given, or made by the given factory on first use."""
+        return self._client() if callable(self._client) else self._client
+
+    def _window_key(self, window: int) -> dict[str, Any]:
+        return {"S": f"{STORM_PREFIX}{window}"}
+
+    def record(self, drift: SuppressedDrift, *, alert_mode: bool) -> StormVerdict:
+        del alert_mode  # counted across containers: whatever is suppressed, in either mode, is recapped by the sweep
+        now = self._clock()
+        window = int(now // self._window)
+        key = {"sweep_id": self._window_key(window), "item": {"S": f"count#{drift.account}#{drift.region}"}}
+        try:
+            response = call_aws(
+                "dynamodb",
+                "UpdateItem",
+                lambda: self._ddb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="ADD n :one, ids :id SET expires_at = :ttl",
+                    ConditionExpression="attribute_not_exists(ids) OR NOT contains(ids, :eid)",
+                    ExpressionAttributeValues={
+                        ":one": {"N": "1"},
+                        ":id": {"SS": [drift.event_id]},
+                        ":eid": {"S": drift.event_id},
+                        ":ttl": {"N": str(int(now + _TTL_SECONDS))},
+                    },
+                    ReturnValues="UPDATED_NEW",
+                ),
+            )
+        except AwsCallError as e:
+            if e.code == "ConditionalCheckFailedException":
+                # This event was counted before: a Lambda retry after SNS refused the alert. Send it again.
+                return StormVerdict(send=True, count=0, summarized=False)
+            emit("storm-unavailable", error=str(e), account=drift.account, region=drift.region)
+            return StormVerdict(send=True, count=0, summarized=False)
+        count = int(response["Attributes"]["n"]["N"])
+        send, summarized = self._policy.verdict(count)
+        if not send and not self._hold(key, drift):
+            send = True  # could not record the suppression for the recap: alert now instead
+        return StormVerdict(send=send, count=count, summarized=summarized)
+
+    def _hold(self, key: dict[str, Any], drift: SuppressedDrift) -> bool:
+        entry = f"{drift.event_id}|{drift.verdict}"
+        try:
+            call_aws(
+                "dynamodb",
+                "UpdateItem",
+                lambda: self._ddb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="ADD suppressed :s",
+                    ExpressionAttributeValues={":s": {"SS": [entry]}},
+                ),
+            )
+        except AwsCallError as e:
+            emit("storm-unavailable", error=str(e), account=drift.account, region=drift.region)
+            return False
+        return True
+
+    def closed_windows(self, lookback: int = RECAP_LOOKBACK_WINDOWS) -> list[StormRecap]:
+        """Closed hours that suppressed drifts and were not recapped yet (oldest first)."""
+        current = int(self._clock() // self._window)
+        recaps = []
+        for window in range(current - lookback, current):
+            pages = paginate(
+                self._ddb,
+                "dynamodb",
+                "Query",
+                "query",
+                TableName=self._table,
+                ConsistentRead=True,
+                KeyConditionExpression="sweep_id = :w",
+                ExpressionAttributeValues={":w": self._window_key(window)},
+            )
+            items = [item for page in pages for item in page["Items"]]
+            if any(item["item"]["S"] == "#recap" for item in items):
+                continue
+            drifts = tuple(sorted(_suppressed(items), key=lambda d: (d.account, d.region, d.event_id)))
+            if drifts:
+                recaps.append(StormRecap(window, drifts))
+        return recaps
+
+    def mark_recapped(self, window: int) -> None:
+        item = {
+            "sweep_id": self._window_key(window),
+            "item": {"S": "#recap"},
+            "expires_at": {"N": str(int(self._clock() + _TTL_SECONDS))},
+        }
+        call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self._table, Item=item))
+
+
+def _suppressed(items: Sequence[dict[str, Any]]) -> list[SuppressedDrift]:
+    out = []
+    for item in items:
+        name = item["item"]["S"]
+        if not name.startswith("count#"):
+            continue
+        _, account, region = name.split("#", 2)
+        for entry in item.get("suppressed", {}).get("SS", []):
+            event_id, _, verdict = entry.rpartition("|")
+            out.append(SuppressedDrift(account, region, event_id, verdict))
+    return out

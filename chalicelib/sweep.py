@@ -196,6 +196,7 @@ class Sweeper:
 
     def start(self) -> dict[str, Any]:
         """Enqueue one message per account (batched); the digest comes when the last account reports."""
+        recaps = self._responder.recap_storms()  # closed hours whose drift alerts storm control held back
         sweep_id = self._new_id()
         accounts = list_accounts(self._responder)
         self._store.begin(sweep_id, len(accounts))
@@ -204,8 +205,8 @@ class Sweeper:
             response = self._send_batch(entries)
             if response.get("Failed"):
                 raise AwsCallError("sqs", "SendMessageBatch", "PartialFailure", json.dumps(response["Failed"]))
-        emit("sweep-started", sweep_id=sweep_id, accounts=len(accounts))
-        return {"sweep_id": sweep_id, "accounts": len(accounts)}
+        emit("sweep-started", sweep_id=sweep_id, accounts=len(accounts), storm_recaps=recaps)
+        return {"sweep_id": sweep_id, "accounts": len(accounts), "storm_recaps": recaps}
 
     def _send_batch(self, entries: list[dict[str, str]]) -> dict[str, Any]:
         result: dict[str, Any] = call_aws(

@@ -103,6 +103,9 @@ class LocalAWSApp:
             return account.list_regions(request)(environ, start_response)
         if request.service == "kms":
             self._prepare_managed_keys(request, caller)
+            owner = _cross_account_key_owner(request, caller)
+            if owner is not None:
+                environ["HTTP_X_MOTO_ACCOUNT_ID"] = owner  # moto's own override of the account it acts in
         return self._moto(environ, start_response)
 
     def _prepare_managed_keys(self, request: AwsRequest, caller: str) -> None:
@@ -134,6 +137,25 @@ class LocalAWSApp:
         if endpoint == ("GET", "health"):
             return _json({"status": "ok"})
         return _json({"error": f"no control endpoint {request.method} {request.path}"}, 404)
+
+
+# KMS operations that accept another account's key by key ARN ("Cross-account use: Yes" in each operation's page of
+# the AWS KMS API Reference; the botocore kms model's KeyId documentation: "To specify a KMS key in a different
+# Amazon Web Services account, you must use the key ARN or alias ARN"). moto serves every account from its own
+# backend, so such a request is routed to the key owner's account. The key policy is not evaluated (assumption: it
+# allows the caller, as the README's central-key set-up requires).
+_CROSS_ACCOUNT_KMS_OPERATIONS = frozenset(
+    {"DescribeKey", "GetKeyRotationStatus", "CreateGrant", "Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt"}
+)
+
+
+def _cross_account_key_owner(request: AwsRequest, caller: str) -> str | None:
+    key_id = request.param("KeyId")
+    if request.operation not in _CROSS_ACCOUNT_KMS_OPERATIONS or not key_id or not key_id.startswith("arn:"):
+        return None
+    parts = key_id.split(":")
+    owner = parts[4] if len(parts) > 5 else None
+    return owner if owner and owner != caller else None
 
 
 def _buffer_body(environ: WSGIEnvironment) -> bytes:

@@ -16,6 +16,7 @@ from chalicelib.domain import (
     KeyInfo,
     MissingKey,
     Outcome,
+    UnreadKey,
     Verdict,
 )
 from chalicelib.policy import classify, decide, is_exempt, is_own_echo, needs_current_key_details, severity
@@ -30,6 +31,9 @@ NONE = EncryptionState(EncryptionType.NONE, EncryptionStatus.ACTIVE)
 ON_APPROVED = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, APPROVED)
 UPDATING_APPROVED = EncryptionState(EncryptionType.KMS, EncryptionStatus.UPDATING, APPROVED)
 ON_OTHER = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, OTHER)
+FOREIGN = "arn:aws:kms:eu-west-1:999999999999:key/99999999-2222-4333-8444-555555555555"
+ON_FOREIGN = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, FOREIGN)
+CENTRAL_KEY = KeyInfo(FOREIGN, "Enabled", "CUSTOMER", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
 
 
 @pytest.mark.parametrize(
@@ -60,28 +64,57 @@ ON_OTHER = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, OTHER)
             Verdict.KEY_UNUSABLE,
         ),
         (NONE, KeyInfo(APPROVED, "Enabled", "CUSTOMER", "RSA_2048", "SIGN_VERIFY"), None, True, Verdict.KEY_UNUSABLE),
+        # A multi-Region key whose primary is being changed is usable (KMS KeyState "Updating").
+        (
+            ON_APPROVED,
+            KeyInfo(APPROVED, "Updating", "CUSTOMER", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+            None,
+            True,
+            Verdict.COMPLIANT,
+        ),
+        # The approved key must be customer-managed, whatever REQUIRE_CMK says about the key X-Ray may use.
+        (
+            ON_APPROVED,
+            KeyInfo(APPROVED, "Enabled", "AWS", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+            None,
+            False,
+            Verdict.KEY_UNUSABLE,
+        ),
+        # A key in another account is drift without describing it; a central approved key there is compliant.
+        (ON_FOREIGN, GOOD, None, True, Verdict.DRIFT_OTHER_KEY),
+        (ON_FOREIGN, GOOD, None, False, Verdict.DRIFT_OTHER_KEY),
+        (ON_FOREIGN, CENTRAL_KEY, None, True, Verdict.COMPLIANT),
+        # A key in use that could not be described is not proven allowed: drift, and the revert may go ahead.
+        (ON_OTHER, GOOD, UnreadKey(OTHER, "AccessDeniedException"), False, Verdict.DRIFT_OTHER_KEY),
     ],
 )
 def test_classify(
     state: EncryptionState,
     approved: KeyInfo | MissingKey,
-    current: KeyInfo | MissingKey | None,
+    current: KeyInfo | MissingKey | UnreadKey | None,
     require_cmk: bool,
     verdict: Verdict,
 ) -> None:
-    assessment = classify(state, approved, current, require_cmk=require_cmk)
+    assessment = classify(state, approved, current, require_cmk=require_cmk, account="222222222222")
     assert assessment.verdict is verdict
     assert assessment.reason
 
 
 @pytest.mark.parametrize(
     ("state", "approved_arn", "needed"),
-    [(NONE, APPROVED, False), (ON_APPROVED, APPROVED, False), (ON_OTHER, APPROVED, True), (ON_OTHER, None, True)],
+    [
+        (NONE, APPROVED, False),
+        (ON_APPROVED, APPROVED, False),
+        (ON_OTHER, APPROVED, True),
+        (ON_OTHER, None, True),
+        (ON_FOREIGN, APPROVED, False),  # another account's key: never DescribeKey it
+        (ON_FOREIGN, FOREIGN, False),
+    ],
 )
-def test_current_key_is_described_only_when_foreign(
+def test_current_key_is_described_only_when_it_is_another_key_of_the_same_account(
     state: EncryptionState, approved_arn: str | None, needed: bool
 ) -> None:
-    assert needs_current_key_details(state, approved_arn) is needed
+    assert needs_current_key_details(state, approved_arn, "222222222222") is needed
 
 
 @pytest.mark.parametrize(

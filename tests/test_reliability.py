@@ -22,7 +22,8 @@ from chalicelib.errors import RemediationFailed
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
-from chalicelib.storm import StormControl
+from chalicelib.storm import StormControl, TableStorm
+from chalicelib.sweep import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 
 LAMBDA_ASYNC_ATTEMPTS = 3  # the first delivery plus Lambda's two asynchronous retries
@@ -276,7 +277,9 @@ def test_a_fight_is_reverted_every_time_with_bounded_alerts_and_no_self_loop(wor
     key = world.create_key()
     world.put(Type="KMS", KeyId=APPROVED_ALIAS)
     topic, inbox = world.alert_inbox()
-    storm = StormControl(clock=world.time.monotonic)
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
+    storm = TableStorm(ddb, "xray-guard-sweeps", clock=world.time.monotonic)
     responder = build_responder(world, topic, storm=storm)
 
     for flip in range(FLIPS):
@@ -297,3 +300,13 @@ def test_a_fight_is_reverted_every_time_with_bounded_alerts_and_no_self_loop(wor
     assert sum(a["storm_count"] == 0 for a in alerts) == 3  # the first three, one by one
     assert any(a["storm_count"] > 3 for a in alerts), "no storm summary was sent"
     assert all((a["outcome"], a["verified"]) == ("reverted", True) for a in alerts)
+
+    # The hour closes; the scheduled sweep's recap names every drift whose alert was held back, once.
+    alerted = {a["cloudtrail_event_id"] for a in alerts}
+    world.time.sleep(3600)
+    assert responder.recap_storms() == 1
+    assert responder.recap_storms() == 0
+    [recap] = world.alerts(inbox)
+    held = {d["event_id"] for d in recap["held_back"]}
+    assert held == {f"a1b2c3d4-fight-{n}" for n in range(FLIPS)} - alerted
+    assert all((d["account"], d["region"]) == (MEMBER, MEMBER_REGION) for d in recap["held_back"])
