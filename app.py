@@ -6,20 +6,15 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
+from chalicelib.events import PATTERN
 from chalicelib.runtime import runtime_for
 
 app = Chalice(app_name="xray-guard")
 
 
-@app.on_cw_event(
-    {
-        "source": ["aws.xray"],
-        "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": ["PutEncryptionConfig"]},
-    }
-)
+@app.on_cw_event(PATTERN)
 def on_xray_encryption_change(event: CloudWatchEvent) -> dict[str, Any]:
-    """A member account changed X-Ray encryption: re-read, decide, alert or revert."""
+    """A member account changed X-Ray encryption or its spans store (aws/spans): re-read both, alert or revert."""
     return runtime_for(event).responder.on_event(event.to_dict())
 
 

@@ -34,6 +34,52 @@ class EncryptionState:
         return f"KMS {self.key_arn}, {self.status}"
 
 
+SPANS_LOG_GROUP = "aws/spans"
+
+
+class SpansDestination(StrEnum):
+    """Where X-Ray sends spans (botocore xray model, TraceSegmentDestination), or `unavailable` where the region
+    does not offer Transaction Search."""
+
+    XRAY = "XRay"
+    CLOUDWATCH_LOGS = "CloudWatchLogs"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class SpansState:
+    """X-Ray's second trace store: the destination of spans and, when read, the `aws/spans` log group's KMS key.
+
+    With Transaction Search (Destination CloudWatchLogs) every span lands in the CloudWatch Logs log group
+    `aws/spans`, protected by that log group's key, not by X-Ray's EncryptionConfig (botocore xray model,
+    CloudWatchLogsConfiguration.SpansLogGroupKmsKeyId).
+    """
+
+    destination: SpansDestination
+    status: str | None  # PENDING | ACTIVE (TraceSegmentDestinationStatus); None when unavailable
+    group_read: bool = False  # whether DescribeLogGroups was asked
+    group_exists: bool = False
+    key_arn: str | None = None  # the log group's kmsKeyId
+
+    def describe(self) -> str:
+        if self.destination is SpansDestination.UNAVAILABLE:
+            return "Transaction Search not offered in this region"
+        where = f"destination {self.destination.value} ({self.status})"
+        if not self.group_read:
+            return where
+        if not self.group_exists:
+            return f"{where}, {SPANS_LOG_GROUP} not created yet"
+        return f"{where}, {SPANS_LOG_GROUP} " + (f"on {self.key_arn}" if self.key_arn else "without a KMS key")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "destination": self.destination.value,
+            "status": self.status,
+            "log_group_exists": self.group_exists if self.group_read else None,
+            "key_id": self.key_arn,
+        }
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     """What kms:DescribeKey says about a key, reduced to what the decision needs."""
@@ -105,12 +151,20 @@ class Verdict(StrEnum):
     DRIFT_NONE = "drift-none"
     DRIFT_AWS_MANAGED = "drift-aws-managed"
     DRIFT_OTHER_KEY = "drift-other-key"
+    DRIFT_SPANS_UNENCRYPTED = "drift-spans-unencrypted"
+    DRIFT_SPANS_OTHER_KEY = "drift-spans-other-key"
     KEY_UNUSABLE = "key-unusable"
     ERROR = "error"
 
     @property
     def is_drift(self) -> bool:
-        return self in {Verdict.DRIFT_NONE, Verdict.DRIFT_AWS_MANAGED, Verdict.DRIFT_OTHER_KEY}
+        return self in {
+            Verdict.DRIFT_NONE,
+            Verdict.DRIFT_AWS_MANAGED,
+            Verdict.DRIFT_OTHER_KEY,
+            Verdict.DRIFT_SPANS_UNENCRYPTED,
+            Verdict.DRIFT_SPANS_OTHER_KEY,
+        }
 
 
 class Action(StrEnum):
@@ -120,13 +174,19 @@ class Action(StrEnum):
 
 
 class Outcome(StrEnum):
-    """What xray-guard did about one account/region."""
+    """What xray-guard did about one account/region (or one of its two stores)."""
 
     COMPLIANT = "compliant"  # nothing to do, no alert
     ALERTED = "alerted"  # drift reported, not touched (alert mode, exempt actor, or unusable key)
     REVERTED = "reverted"  # put + ACTIVE + KeyId re-read equal to the approved key ARN
     REVERT_FAILED = "revert-failed"  # tried and could not verify; invocation fails
     ERROR = "error"  # could not even read the state
+
+    @property
+    def rank(self) -> int:
+        """How bad: a region's outcome is the worst of its two stores' (error > revert-failed > alerted > ...)."""
+        order = [Outcome.COMPLIANT, Outcome.REVERTED, Outcome.ALERTED, Outcome.REVERT_FAILED, Outcome.ERROR]
+        return order.index(self)
 
 
 @dataclass(frozen=True)

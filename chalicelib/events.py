@@ -15,14 +15,48 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chalicelib.domain import Actor
+from chalicelib.domain import SPANS_LOG_GROUP, Actor
 from chalicelib.errors import EventRejected
 
+# The one event pattern: app.py's rule on the central bus and the member accounts' forwarding rules use exactly this
+# (tests/test_events.py and tests/test_infra.py assert it). `$or` and `suffix` are EventBridge content filters
+# ("Content filtering in Amazon EventBridge event patterns", EventBridge user guide). Branches:
+# - X-Ray: the encryption config, and the trace segment destination (Transaction Search on or off);
+# - CloudWatch Logs calls on the log group `aws/spans`, named by `logGroupName` or (AssociateKmsKey and
+#   DisassociateKmsKey only) by `resourceIdentifier`, the log group ARN (botocore logs model,
+#   AssociateKmsKeyRequest.resourceIdentifier). No other log group matches.
+XRAY_EVENTS = ("PutEncryptionConfig", "UpdateTraceSegmentDestination")
+LOGS_EVENTS = ("AssociateKmsKey", "DisassociateKmsKey", "DeleteLogGroup", "CreateLogGroup")
+LOGS_KEY_EVENTS = ("AssociateKmsKey", "DisassociateKmsKey")
+CLOUDTRAIL = "AWS API Call via CloudTrail"
 PATTERN: dict[str, Any] = {
-    "source": ["aws.xray"],
-    "detail-type": ["AWS API Call via CloudTrail"],
-    "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": ["PutEncryptionConfig"]},
+    "detail-type": [CLOUDTRAIL],
+    "$or": [
+        {"source": ["aws.xray"], "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": list(XRAY_EVENTS)}},
+        {
+            "source": ["aws.logs"],
+            "detail": {
+                "eventSource": ["logs.amazonaws.com"],
+                "eventName": list(LOGS_EVENTS),
+                "requestParameters": {"logGroupName": [SPANS_LOG_GROUP]},
+            },
+        },
+        {
+            "source": ["aws.logs"],
+            "detail": {
+                "eventSource": ["logs.amazonaws.com"],
+                "eventName": list(LOGS_KEY_EVENTS),
+                "requestParameters": {
+                    "resourceIdentifier": [
+                        {"suffix": f":log-group:{SPANS_LOG_GROUP}"},
+                        {"suffix": f":log-group:{SPANS_LOG_GROUP}:*"},
+                    ]
+                },
+            },
+        },
+    ],
 }
+_SOURCES = {"aws.xray": ("xray.amazonaws.com", XRAY_EVENTS), "aws.logs": ("logs.amazonaws.com", LOGS_EVENTS)}
 
 _ACCOUNT = r"^[0-9]{12}$"  # [0-9], not \d: pydantic's regex engine matches every Unicode digit with \d
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
@@ -55,6 +89,8 @@ class UserIdentity(_Model):
 class RequestParameters(_Model):
     type: str | None = Field(default=None, max_length=16)
     key_id: str | None = Field(default=None, alias="keyId", max_length=_MAX_FIELD)
+    log_group_name: str | None = Field(default=None, alias="logGroupName", max_length=_MAX_FIELD)
+    resource_identifier: str | None = Field(default=None, alias="resourceIdentifier", max_length=_MAX_FIELD)
 
 
 class CloudTrailRecord(_Model):
@@ -107,6 +143,18 @@ class EncryptionChange:
     error_code: str | None
     requested_type: str | None
     requested_key: str | None
+    event_source: str = "xray.amazonaws.com"
+    event_name: str = "PutEncryptionConfig"
+    log_group: str | None = None  # the log group a CloudWatch Logs event names
+
+    @property
+    def about_spans(self) -> bool:
+        """A change of the second store: the trace segment destination, or the `aws/spans` log group."""
+        return self.event_name == "UpdateTraceSegmentDestination" or self.event_source == "logs.amazonaws.com"
+
+    @property
+    def about_other_log_group(self) -> bool:
+        return self.event_source == "logs.amazonaws.com" and self.log_group != SPANS_LOG_GROUP
 
 
 def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
@@ -120,15 +168,15 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
         where = ".".join(str(part) for part in first["loc"]) or "event"
         raise EventRejected(f"malformed event at {where}: {first['msg']} ({e.error_count()} problem(s))") from e
     record = envelope.detail
-    expected = {
-        "source": (envelope.source, "aws.xray"),
-        "detail-type": (envelope.detail_type, "AWS API Call via CloudTrail"),
-        "detail.eventSource": (record.event_source, "xray.amazonaws.com"),
-        "detail.eventName": (record.event_name, "PutEncryptionConfig"),
-    }
-    for field, (got, want) in expected.items():
-        if got != want:
-            raise EventRejected(f"{field} is {got[:80]!r}, expected {want!r}")
+    if envelope.detail_type != CLOUDTRAIL:
+        raise EventRejected(f"detail-type is {envelope.detail_type[:80]!r}, expected {CLOUDTRAIL!r}")
+    if envelope.source not in _SOURCES:
+        raise EventRejected(f"source is {envelope.source[:80]!r}, expected one of {sorted(_SOURCES)}")
+    event_source, names = _SOURCES[envelope.source]
+    if record.event_source != event_source:
+        raise EventRejected(f"detail.eventSource is {record.event_source[:80]!r}, expected {event_source!r}")
+    if record.event_name not in names:
+        raise EventRejected(f"detail.eventName is {record.event_name[:80]!r}, expected one of {list(names)}")
     params = record.request_parameters
     return EncryptionChange(
         event_id=envelope.id,
@@ -140,7 +188,23 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
         error_code=record.error_code,
         requested_type=params.type if params else None,
         requested_key=params.key_id if params else None,
+        event_source=record.event_source,
+        event_name=record.event_name,
+        log_group=_log_group(params) if record.event_source == "logs.amazonaws.com" else None,
     )
+
+
+def _log_group(params: RequestParameters | None) -> str | None:
+    """The log group a CloudWatch Logs call names: `logGroupName`, or the name inside a `resourceIdentifier` ARN
+    (arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME, optionally followed by ":*")."""
+    if params is None:
+        return None
+    if params.log_group_name:
+        return params.log_group_name
+    arn = params.resource_identifier or ""
+    if ":log-group:" not in arn:
+        return None
+    return arn.split(":log-group:", 1)[1].removesuffix(":*")
 
 
 def actor_from(record: CloudTrailRecord) -> Actor:

@@ -6,10 +6,36 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
+from chalicelib.domain import Actor, EncryptionState, Outcome, SpansState, Verdict
 from chalicelib.policy import severity
 
 SCHEMA = "xray-guard.finding/v1"
+
+
+@dataclass(frozen=True)
+class SpansFinding:
+    """The second store's part of a finding: Transaction Search's `aws/spans` log group."""
+
+    verdict: Verdict
+    reason: str
+    outcome: Outcome
+    before: SpansState | None
+    after: SpansState | None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        state = self.after or self.before
+        return {
+            "destination": state.destination.value if state else None,
+            "status": state.status if state else None,
+            "key_id": state.key_arn if state else None,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "before": None if self.before is None else self.before.to_json(),
+            "after": None if self.after is None else self.after.to_json(),
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,10 @@ class Finding:
     api_calls: tuple[str, ...] = ()
     storm_count: int = 0  # > 0: a storm summary (this many drifts in this account/region this hour)
     storm_held: tuple[str, ...] = ()  # drifts held back since the last alert: "eventID (verdict)"
+    # The second store (None: not checked, e.g. the X-Ray read failed). `verdict`, `reason` and `outcome` above are
+    # the region's overall ones: the X-Ray config's verdict when it is not compliant, else the spans store's; the
+    # worse of the two outcomes. `before`/`after` are X-Ray's EncryptionConfig.
+    spans: SpansFinding | None = None
 
     @property
     def severity(self) -> str:
@@ -73,4 +103,5 @@ class Finding:
             "observed_at": self.observed_at,
             "storm_count": self.storm_count,
             "storm_held": list(self.storm_held),
+            "spans": None if self.spans is None else self.spans.to_json(),
         }

@@ -38,6 +38,8 @@ _HEADLINES = {
     (Outcome.ALERTED, Verdict.DRIFT_AWS_MANAGED): "X-Ray uses the AWS-managed key",
     (Outcome.ALERTED, Verdict.DRIFT_OTHER_KEY): "X-Ray uses an unapproved KMS key",
     (Outcome.ALERTED, Verdict.KEY_UNUSABLE): "X-Ray approved KMS key is unusable",
+    (Outcome.ALERTED, Verdict.DRIFT_SPANS_UNENCRYPTED): "X-Ray spans (aws/spans) not encrypted with a KMS key",
+    (Outcome.ALERTED, Verdict.DRIFT_SPANS_OTHER_KEY): "X-Ray spans (aws/spans) use an unapproved KMS key",
 }
 _EMOJI = {
     "critical": ":rotating_light:",
@@ -71,6 +73,14 @@ def _state(state: EncryptionState | None) -> str:
 def fix_commands(finding: Finding) -> list[str]:
     """The exact CLI commands to fix or check by hand (run with credentials for the account)."""
     key = finding.approved_key_arn or finding.approved_key_ref
+    if finding.verdict in {Verdict.DRIFT_SPANS_UNENCRYPTED, Verdict.DRIFT_SPANS_OTHER_KEY}:
+        check = f"aws logs describe-log-groups --log-group-name-prefix aws/spans --region {finding.region}"
+        if finding.outcome is Outcome.REVERTED:
+            return [check]
+        return [
+            f"aws logs associate-kms-key --log-group-name aws/spans --kms-key-id {key} --region {finding.region}",
+            check,
+        ]
     check = f"aws xray get-encryption-config --region {finding.region}"
     if finding.outcome is Outcome.REVERTED or finding.verdict is Verdict.KEY_UNUSABLE:
         return [check]  # already fixed, or nothing safe to put back: only look
@@ -96,6 +106,13 @@ def _verified(finding: Finding) -> str:
 
 
 def _what_we_did(finding: Finding) -> str:
+    spans_only = finding.spans is not None and finding.spans.outcome is Outcome.REVERTED
+    spans_only &= finding.after == finding.before  # X-Ray's own setting was not touched
+    if finding.outcome is Outcome.REVERTED and spans_only:
+        return (
+            "Associated the approved key with aws/spans and VERIFIED by re-read. It protects spans ingested from"
+            " now on (CloudWatch Logs: up to 5 minutes); earlier spans stay as they were until they expire."
+        )
     if finding.outcome is Outcome.REVERTED:
         return (
             "Reverted to the approved key and VERIFIED: X-Ray re-read reports Type KMS, Status ACTIVE, "
@@ -126,6 +143,20 @@ def _actor_lines(finding: Finding) -> list[str]:
     ]
 
 
+def _spans_lines(finding: Finding) -> list[str]:
+    """The second store: where spans go and their key (both stores are judged; see README "Two trace stores")."""
+    spans = finding.spans
+    if spans is None:
+        return ["Spans:    not checked"]
+    before = spans.before.describe() if spans.before else "not read"
+    lines = [f"Spans:    {before} -> {spans.verdict.value}, {spans.outcome.value}"]
+    if spans.after is not None and spans.after != spans.before:
+        lines.append(f"          now: {spans.after.describe()}")
+    if spans.detail:
+        lines.append(f"          {spans.detail}")
+    return lines
+
+
 def render_email(finding: Finding) -> str:
     lines = [
         f"{headline(finding)} — severity {finding.severity.upper()}",
@@ -137,6 +168,7 @@ def render_email(finding: Finding) -> str:
         f"Checked:  {finding.observed_at} (xray-guard re-read the live setting)",
         f"Found:    {_state(finding.before)}",
         f"Now:      {_state(finding.after)}",
+        *_spans_lines(finding),
         f"Approved: {finding.approved_key_ref}"
         + (f" = {finding.approved_key_arn}" if finding.approved_key_arn else ""),
         f"Action:   {_what_we_did(finding)}",
@@ -171,6 +203,7 @@ def render_chatbot(finding: Finding) -> dict[str, Any]:
             f"*Changed:* {finding.event_time or 'not reported by an event'}  *Checked:* {finding.observed_at}",
             f"*Found:* {_state(finding.before)}",
             f"*Now:* {_state(finding.after)}",
+            f"*Spans:* {finding.spans.reason if finding.spans else 'not checked'}",
             f"*xray-guard:* {_what_we_did(finding)}",
             f"*CloudTrail event:* `{finding.cloudtrail_event_id or 'n/a'}`",
         ]

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from chalicelib import USER_AGENT_MARKER
 from chalicelib.domain import (
+    SPANS_LOG_GROUP,
     Action,
     Actor,
     EncryptionState,
@@ -19,6 +20,8 @@ from chalicelib.domain import (
     KeyInfo,
     MissingKey,
     Outcome,
+    SpansDestination,
+    SpansState,
     UnreadKey,
     Verdict,
     key_account,
@@ -34,6 +37,7 @@ OWN_SESSION_PREFIX = "xray-guard"
 class Assessment:
     verdict: Verdict
     reason: str
+    fix_dormant: bool = False  # compliant, but revert mode puts the approved key on a dormant aws/spans
 
 
 def needs_current_key_details(state: EncryptionState, approved_arn: str | None, account: str) -> bool:
@@ -82,6 +86,36 @@ def classify(
     return Assessment(Verdict.DRIFT_OTHER_KEY, reason)
 
 
+def classify_spans(spans: SpansState, approved: KeyInfo | MissingKey) -> Assessment:
+    """Classify X-Ray's second trace store, the `aws/spans` log group, against the same approved key."""
+    if spans.destination is SpansDestination.UNAVAILABLE:
+        return Assessment(Verdict.COMPLIANT, "Transaction Search is not offered in this region: spans stay in X-Ray")
+    reason = approved.unusable_reason
+    if reason is not None:
+        return Assessment(Verdict.KEY_UNUSABLE, f"approved key cannot be used: {reason} (spans: {spans.describe()})")
+    assert isinstance(approved, KeyInfo)
+    in_use = spans.destination is SpansDestination.CLOUDWATCH_LOGS
+    if not spans.group_read or not spans.group_exists:
+        if in_use:
+            return Assessment(Verdict.COMPLIANT, f"Transaction Search on, {SPANS_LOG_GROUP} not created yet")
+        return Assessment(Verdict.COMPLIANT, "Transaction Search off: spans stay in X-Ray")
+    if spans.key_arn == approved.arn:
+        store = "spans" if in_use else f"dormant {SPANS_LOG_GROUP} (Transaction Search off)"
+        return Assessment(Verdict.COMPLIANT, f"{store} on the approved key")
+    if not in_use:
+        on = f"on {spans.key_arn}" if spans.key_arn else "without a KMS key"
+        return Assessment(
+            Verdict.COMPLIANT,
+            f"Transaction Search off; dormant {SPANS_LOG_GROUP} left {on} (not the approved key)",
+            fix_dormant=True,
+        )
+    if spans.key_arn is None:
+        return Assessment(
+            Verdict.DRIFT_SPANS_UNENCRYPTED, f"spans in {SPANS_LOG_GROUP} have no KMS key (CloudWatch Logs default)"
+        )
+    return Assessment(Verdict.DRIFT_SPANS_OTHER_KEY, f"spans in {SPANS_LOG_GROUP} use another key: {spans.key_arn}")
+
+
 def decide(verdict: Verdict, *, mode: Mode, actor_exempt: bool) -> Action:
     """What to do about a verdict. Only drift is ever reverted; an exempt actor is only reported."""
     if verdict is Verdict.COMPLIANT:
@@ -123,6 +157,8 @@ SEVERITY_BY_VERDICT = {
     Verdict.DRIFT_NONE: "high",
     Verdict.DRIFT_OTHER_KEY: "high",
     Verdict.DRIFT_AWS_MANAGED: "medium",
+    Verdict.DRIFT_SPANS_UNENCRYPTED: "high",
+    Verdict.DRIFT_SPANS_OTHER_KEY: "high",
     Verdict.ERROR: "high",
     Verdict.COMPLIANT: "info",
 }

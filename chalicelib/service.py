@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain import (
+    SPANS_LOG_GROUP,
     Action,
     EncryptionState,
     EncryptionStatus,
@@ -21,19 +22,30 @@ from chalicelib.domain import (
     KeyInfo,
     MissingKey,
     Outcome,
+    SpansDestination,
+    SpansState,
     Target,
     UnreadKey,
     Verdict,
 )
 from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed
 from chalicelib.events import EncryptionChange, parse_change
-from chalicelib.findings import Finding
+from chalicelib.findings import Finding, SpansFinding
 from chalicelib.kms import KeyDirectory
 from chalicelib.log import emit
 from chalicelib.notify import Message, SnsNotifier, finding_message, storm_recap_message
-from chalicelib.policy import Assessment, classify, decide, is_exempt, is_own_echo, needs_current_key_details
+from chalicelib.policy import (
+    Assessment,
+    classify,
+    classify_spans,
+    decide,
+    is_exempt,
+    is_own_echo,
+    needs_current_key_details,
+)
 from chalicelib.sessions import ClientFactory, call_aws, recording_calls
 from chalicelib.settings import Mode, Settings
+from chalicelib.spans import SpansStore
 from chalicelib.storm import MemoryStorm, StormControl, SuppressedDrift, TableStorm
 from chalicelib.xray import XRayEncryption
 
@@ -109,6 +121,9 @@ class Responder:
         if scope is not None and change.account not in scope:
             emit("skipped", why="out-of-scope", scope="XRAY_GUARD_ACCOUNTS", api_calls=[], **base)
             return {"decision": "skipped-out-of-scope", **base}
+        if change.about_other_log_group:
+            emit("skipped", why="other-log-group", log_group=change.log_group, api_calls=[], **base)
+            return {"decision": "skipped-other-log-group", **base}
         if change.error_code:
             emit("skipped", why="failed-call", error_code=change.error_code, actor=change.actor.arn, **base)
             return {"decision": "skipped-failed-call", **base}
@@ -222,7 +237,9 @@ class Responder:
         )
         with recording_calls() as calls:
             try:
-                finding = self._check(target, ref, exempt, template)
+                finding = self._check(
+                    target, ref, exempt, template, spans_event=change is not None and change.about_spans
+                )
             except AwsCallError as e:
                 finding = dataclasses.replace(
                     template, reason=f"could not check: {e.code}", observed_at=self._now(), detail=str(e)
@@ -245,9 +262,29 @@ class Responder:
         )
         return finding
 
-    def _check(self, target: Target, ref: str, exempt: bool, template: Finding) -> Finding:
-        xray = XRayEncryption(self.clients.xray(target.account, target.region))
+    def _check(self, target: Target, ref: str, exempt: bool, template: Finding, *, spans_event: bool) -> Finding:
         keys = KeyDirectory(self.clients.kms(target.account, target.region))
+        finding, approved, fresh = self._check_xray(target, ref, exempt, template, keys)
+        from_event = template.trigger == "event"
+        try:
+            spans = self._check_spans(
+                target,
+                ref,
+                keys,
+                approved=approved,
+                fresh=fresh,
+                exempt=exempt,
+                thorough=spans_event or not from_event,
+                wait=from_event,
+            )
+        except AwsCallError as e:
+            spans = SpansFinding(Verdict.ERROR, f"could not check spans: {e.code}", Outcome.ERROR, None, None, str(e))
+        return _combine(finding, spans)
+
+    def _check_xray(
+        self, target: Target, ref: str, exempt: bool, template: Finding, keys: KeyDirectory
+    ) -> tuple[Finding, KeyInfo | MissingKey, bool]:
+        xray = XRayEncryption(self.clients.xray(target.account, target.region))
         before = xray.get()
         approved, fresh = self._approved.get(target, ref, keys)
         state = before
@@ -262,7 +299,7 @@ class Responder:
             # Already moving to an accepted key: wait (bounded) for it to land, then judge what landed.
             state = self._await_active(xray)
             if state.status is EncryptionStatus.UPDATING:
-                return dataclasses.replace(
+                stuck = dataclasses.replace(
                     template,
                     reason="X-Ray stayed UPDATING",
                     before=before,
@@ -271,6 +308,7 @@ class Responder:
                     observed_at=self._now(),
                     detail=f"still UPDATING after {self.settings.activation_timeout_seconds:g}s",
                 )
+                return stuck, approved, fresh
 
         action = decide(assessment.verdict, mode=self.settings.mode, actor_exempt=exempt)
         result = dataclasses.replace(
@@ -286,9 +324,74 @@ class Responder:
             assert fresh
             assert isinstance(approved, KeyInfo)
             outcome, after, detail = self._revert(xray, approved)
-            return dataclasses.replace(result, outcome=outcome, after=after, detail=detail, observed_at=self._now())
+            reverted = dataclasses.replace(result, outcome=outcome, after=after, detail=detail, observed_at=self._now())
+            return reverted, approved, fresh
         outcome = Outcome.COMPLIANT if action is Action.NOTHING else Outcome.ALERTED
-        return dataclasses.replace(result, outcome=outcome, observed_at=self._now())
+        return dataclasses.replace(result, outcome=outcome, observed_at=self._now()), approved, fresh
+
+    def _check_spans(
+        self,
+        target: Target,
+        ref: str,
+        keys: KeyDirectory,
+        *,
+        approved: KeyInfo | MissingKey,
+        fresh: bool,
+        exempt: bool,
+        thorough: bool,
+        wait: bool,
+    ) -> SpansFinding:
+        """The second store. `thorough` (sweep, audit, spans events) also reads a dormant `aws/spans`; `wait`
+        (events) waits, bounded, for a just-enabled Transaction Search to create `aws/spans`."""
+        account, region = target.account, target.region
+        store = SpansStore(self.clients.xray(account, region), self.clients.logs(account, region))
+        before = store.read(log_group_when_off=thorough)
+        state = before
+        if wait and state.destination is SpansDestination.CLOUDWATCH_LOGS and not state.group_exists:
+            state = self._await_spans_group(store, state)
+        assessment = classify_spans(state, approved)
+        if (assessment.verdict is not Verdict.COMPLIANT or assessment.fix_dormant) and not fresh:
+            approved, fresh = self._approved.get(target, ref, keys, fresh=True)
+            assessment = classify_spans(state, approved)
+        action = decide(assessment.verdict, mode=self.settings.mode, actor_exempt=exempt)
+        if assessment.fix_dormant and self.settings.mode is Mode.REVERT and not exempt:
+            action = Action.REVERT
+        if action is not Action.REVERT:
+            outcome = Outcome.COMPLIANT if action is Action.NOTHING else Outcome.ALERTED
+            return SpansFinding(assessment.verdict, assessment.reason, outcome, before, state)
+        assert isinstance(approved, KeyInfo)
+        try:
+            store.associate(approved.arn)
+        except AwsCallError as e:
+            if e.code in {"InvalidParameterException", "AccessDeniedException"}:
+                # The approved key is usable for X-Ray (checked above) but CloudWatch Logs may not use it.
+                reason = f"approved key cannot protect {SPANS_LOG_GROUP}: CloudWatch Logs was refused ({e.code})"
+                return SpansFinding(Verdict.KEY_UNUSABLE, reason, Outcome.ALERTED, before, state, _logs_grant_hint(e))
+            return SpansFinding(assessment.verdict, assessment.reason, Outcome.REVERT_FAILED, before, state, str(e))
+        exists, key = store.log_group()  # the verification read
+        after = dataclasses.replace(state, group_read=True, group_exists=exists, key_arn=key)
+        if key != approved.arn:
+            detail = f"re-read shows {after.describe()}, not the approved key"
+            return SpansFinding(assessment.verdict, assessment.reason, Outcome.REVERT_FAILED, before, after, detail)
+        detail = (
+            f"approved key associated with {SPANS_LOG_GROUP} and verified by re-read; it protects spans ingested from"
+            " now on (CloudWatch Logs: up to 5 minutes to take effect); earlier spans stay as they were until they"
+            " expire"
+        )
+        return SpansFinding(assessment.verdict, assessment.reason, Outcome.REVERTED, before, after, detail)
+
+    def _await_spans_group(self, store: SpansStore, state: SpansState) -> SpansState:
+        """Transaction Search was just switched on: wait (bounded) for X-Ray to create `aws/spans`, then judge it."""
+        deadline = self._clock() + self.settings.activation_timeout_seconds
+        delay = POLL_FIRST_DELAY
+        while self._clock() < deadline:
+            self._sleep(max(0.0, min(delay, deadline - self._clock())))
+            exists, key = store.log_group()
+            if exists:
+                return dataclasses.replace(state, group_exists=True, key_arn=key)
+            delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
+        emit("spans-group-absent", note=f"{SPANS_LOG_GROUP} still absent; the sweep will judge it")
+        return state
 
     def _classify(
         self, target: Target, state: EncryptionState, approved: KeyInfo | MissingKey, keys: KeyDirectory
@@ -332,6 +435,32 @@ class Responder:
             delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
 
 
+# The key-policy statement CloudWatch Logs needs to use the key for aws/spans ("Encrypt log data in CloudWatch Logs
+# using AWS KMS", CloudWatch Logs user guide; the encryption context names the log group ARN, without ":*").
+LOGS_KEY_POLICY_STATEMENT = (
+    '{"Sid":"AllowCloudWatchLogsForSpans","Effect":"Allow","Principal":{"Service":"logs.${AWS::Region}.${AWS::URLSuffix}"},'
+    '"Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*",'
+    '"Condition":{"ArnEquals":{"kms:EncryptionContext:aws:logs:arn":'
+    '"arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:aws/spans"}}}'
+)
+
+
+def _logs_grant_hint(error: AwsCallError) -> str:
+    return f"{error}. Add this statement to the approved key's policy, then re-check: {LOGS_KEY_POLICY_STATEMENT}"
+
+
+def _combine(xray: Finding, spans: SpansFinding) -> Finding:
+    """One region, two stores: the X-Ray config's verdict when it is not compliant, else the spans store's; the
+    worse of the two outcomes."""
+    outcome = max(xray.outcome, spans.outcome, key=lambda o: o.rank)
+    if xray.verdict is not Verdict.COMPLIANT or spans.verdict is Verdict.COMPLIANT:
+        return dataclasses.replace(xray, outcome=outcome, spans=spans)
+    detail = spans.detail or xray.detail
+    return dataclasses.replace(
+        xray, verdict=spans.verdict, reason=spans.reason, outcome=outcome, detail=detail, spans=spans
+    )
+
+
 def _arn(key: KeyInfo | MissingKey) -> str | None:
     return key.arn if isinstance(key, KeyInfo) else None
 
@@ -340,7 +469,9 @@ def needs_retry(finding: Finding, mode: Mode) -> bool:
     """Whether the invocation must fail so Lambda retries and its on-failure destination keeps the event."""
     if finding.outcome in {Outcome.REVERT_FAILED, Outcome.ERROR}:
         return True
-    return mode is Mode.REVERT and finding.verdict is Verdict.KEY_UNUSABLE
+    unusable = finding.verdict is Verdict.KEY_UNUSABLE
+    unusable |= finding.spans is not None and finding.spans.verdict is Verdict.KEY_UNUSABLE
+    return mode is Mode.REVERT and unusable
 
 
 def _state_json(state: EncryptionState | None) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from chalicelib.errors import AwsCallError
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_xray import XRayClient
@@ -113,6 +114,10 @@ class ClientFactory:
 
     def kms(self, account: str, region: str) -> KMSClient:
         client: KMSClient = self._client(account, region, "kms")
+        return client
+
+    def logs(self, account: str, region: str) -> CloudWatchLogsClient:
+        client: CloudWatchLogsClient = self._client(account, region, "logs")
         return client
 
     def home_sns(self, region: str) -> SNSClient:
