@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from chalicelib.log import emit
 from chalicelib.notify import digest_message, finding_message, render_chatbot, render_email
 from chalicelib.text import safe_text
 from tests.conftest import load_event
+from tests.test_hostile_input import captured_log
 
 KEY = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-4333-8444-555555555555"
 
@@ -294,18 +293,9 @@ def test_identity_center_user_appears_verbatim_in_every_rendering() -> None:
 
 
 def _logged(kind: str, **fields: Any) -> str:
-    logger = logging.getLogger("xray_guard")
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with captured_log() as log:
         emit(kind, **fields)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    [line] = stream.getvalue().splitlines()
+    [line] = log.getvalue().splitlines()
     return line
 
 
