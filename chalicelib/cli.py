@@ -3,7 +3,9 @@
     python -m chalicelib.cli audit [--accounts org|ID,ID] [--regions all|R,R] [--json] [--fix --yes]
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
-AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found, 2 on error.
+AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found, 2 on error. Any failure, including a broken
+environment (bad configuration, endpoint, region, profile or credentials), is one line on stderr and exit 2: never
+a traceback, and never 1, which a pipeline reads as "drift found".
 """
 
 from __future__ import annotations
@@ -12,19 +14,37 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+import botocore.session
+from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
+
 from chalicelib.domain import Outcome, Verdict
-from chalicelib.errors import AwsCallError, XrayGuardError
+from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.service import Responder
-from chalicelib.sessions import ClientFactory
+from chalicelib.sessions import ClientFactory, session_from_env
 from chalicelib.settings import Settings
 from chalicelib.sweep import check_account, list_accounts
+from chalicelib.text import safe_text
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-COLUMNS = ("account", "region", "type", "key_id", "status", "verdict", "outcome")
+# Both trace stores: X-Ray's EncryptionConfig, then Transaction Search's aws/spans; `verdict` and `outcome` are the
+# region's overall ones (README "Audit rows").
+COLUMNS = (
+    "account",
+    "region",
+    "type",
+    "key_id",
+    "status",
+    "spans_destination",
+    "spans_key_id",
+    "spans_verdict",
+    "verdict",
+    "outcome",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,27 +57,44 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     audit.add_argument("--fix", action="store_true", help="revert drift to the approved key (verified)")
     audit.add_argument("--yes", action="store_true", help="confirm --fix")
+    audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
     return parser
 
 
 def row(finding: Finding) -> dict[str, Any]:
     state = finding.after or finding.before
+    spans_state = (finding.spans.after or finding.spans.before) if finding.spans else None
     return {
         "account": finding.account,
         "region": finding.region,
         "type": state.type.value if state else None,
         "key_id": state.key_arn if state else None,
         "status": state.status.value if state else None,
+        "spans_destination": spans_state.destination.value if spans_state else None,
+        "spans_status": spans_state.status if spans_state else None,
+        "spans_key_id": spans_state.key_arn if spans_state else None,
+        "spans_verdict": finding.spans.verdict.value if finding.spans else None,
         "verdict": finding.verdict.value,
         # The audit sends nothing: drift it only found is "reported" here, not "alerted".
         "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
         "before": finding.to_json()["before"],
-        "detail": finding.detail or finding.reason,
+        "spans": finding.spans.to_json() if finding.spans else None,
+        "detail": "; ".join(
+            part for part in (finding.detail or finding.reason, finding.spans.reason if finding.spans else "") if part
+        ),
     }
 
 
+def account_error_row(account: str, error: str) -> dict[str, Any]:
+    """The row of an account that could not be checked at all (never skipped): every column, verdict `error`."""
+    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans"])
+    return {**blank, "account": account, "region": "*", "verdict": Verdict.ERROR.value,
+            "outcome": Outcome.ERROR.value, "detail": error}  # fmt: skip
+
+
 def exit_code(rows: Sequence[Mapping[str, Any]]) -> int:
-    if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] == Outcome.REVERT_FAILED.value for r in rows):
+    failed = {Outcome.REVERT_FAILED.value, Outcome.ERROR.value}
+    if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] in failed for r in rows):
         return EXIT_ERROR
     if any(r["verdict"] != Verdict.COMPLIANT.value and r["outcome"] != Outcome.REVERTED.value for r in rows):
         return EXIT_DRIFT
@@ -65,7 +102,7 @@ def exit_code(rows: Sequence[Mapping[str, Any]]) -> int:
 
 
 def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    cells = [[str(r[c] if r[c] is not None else "-") for c in COLUMNS] for r in rows]
+    cells = [[safe_text(r[c] if r[c] is not None else "-") for c in COLUMNS] for r in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
@@ -85,7 +122,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         values["XRAY_GUARD_ACCOUNTS"] = args.accounts
     values["XRAY_GUARD_REGIONS"] = "" if args.regions == "all" else args.regions
     settings = Settings.from_env(values, required=())
-    clients = ClientFactory(settings.member_role)
+    clients = connect(settings, env)
     responder = Responder(settings, clients)
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [clients.home_account()]
     rows: list[dict[str, Any]] = []
@@ -93,10 +130,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         try:
             rows += [row(f) for f in check_account(responder, account, trigger="audit")]
         except AwsCallError as e:
-            rows.append(
-                {"account": account, "region": "*", "type": None, "key_id": None, "status": None,
-                 "verdict": Verdict.ERROR.value, "outcome": Outcome.ERROR.value, "before": None, "detail": str(e)}
-            )  # fmt: skip
+            rows.append(account_error_row(account, str(e)))
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
     if args.json:
         json.dump(rows, out, indent=2)
@@ -108,12 +142,84 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     return exit_code(rows)
 
 
+def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:
+    """Clients from the AWS environment in `env`, checked before any account is: the credentials resolve and are
+    current, and sts:GetCallerIdentity answers through the configured endpoint and region. A broken environment is a
+    ConfigError naming what is wrong and where it comes from."""
+    try:
+        session = session_from_env(env)
+        _check_credentials(session)
+        clients = ClientFactory(settings.member_role, base=session)
+        clients.home_account()
+    except ProfileNotFound as e:
+        raise ConfigError(
+            f"AWS profile {e.kwargs.get('profile')!r} (AWS_PROFILE) is not in the AWS config file "
+            f"({env.get('AWS_CONFIG_FILE', '~/.aws/config')})"
+        ) from e
+    except InvalidRegionError as e:
+        raise ConfigError(
+            f"{e.kwargs.get('region_name')!r} is not a valid AWS region name "
+            "(from AWS_DEFAULT_REGION or the profile's region)"
+        ) from e
+    except AwsCallError as e:
+        raise ConfigError(_call_problem(e, env)) from e
+    except BotoCoreError as e:
+        raise ConfigError(f"AWS configuration: {e}") from e
+    except ValueError as e:
+        # botocore raises a bare ValueError ("Invalid endpoint: ...", urllib's "Invalid IPv6 URL") for an endpoint
+        # it cannot use; it builds no client from anything else this early.
+        raise ConfigError(f"the AWS endpoint URL is not usable ({e}): {_endpoint_source(env)}") from e
+    return clients
+
+
+NO_CREDENTIALS = (
+    "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "or sign in with `aws sso login`)"
+)
+
+
+def _check_credentials(session: botocore.session.Session) -> None:
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ConfigError(NO_CREDENTIALS)
+    try:
+        credentials.get_frozen_credentials()
+    except RuntimeError as e:
+        # botocore's refreshable credentials raise RuntimeError when a refresh still leaves them expired
+        # (AWS_CREDENTIAL_EXPIRATION in the past, a stale credential_process or SSO cache).
+        raise ConfigError(f"the AWS credentials have expired ({credentials.method}): {e}") from e
+
+
+def _call_problem(error: AwsCallError, env: Mapping[str, str]) -> str:
+    if error.code == "NoCredentialsError":
+        return NO_CREDENTIALS
+    # Assumption: STS answers an expired session token with ExpiredToken (json services say ExpiredTokenException,
+    # EC2-style services RequestExpired); botocore's sts model names only ExpiredTokenException.
+    if error.code in {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}:
+        return f"the AWS credentials have expired: refresh them ({error})"
+    if error.code in {"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"}:
+        return f"cannot reach AWS ({error}): {_endpoint_source(env)}"
+    return f"the AWS credentials do not work ({error})"
+
+
+def _endpoint_source(env: Mapping[str, str]) -> str:
+    configured = {var: value for var, value in env.items() if var.startswith("AWS_ENDPOINT_URL")}
+    if not configured:
+        return "no AWS_ENDPOINT_URL is set (check the profile's endpoint_url)"
+    return ", ".join(f"{var}={value!r}" for var, value in sorted(configured.items()))
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return audit(args, os.environ if env is None else env, sys.stdout, sys.stderr)
-    except (XrayGuardError, AwsCallError) as e:
-        print(f"xray-guard audit: {e}", file=sys.stderr)
+    except XrayGuardError as e:
+        print(f"xray-guard audit: {safe_text(e)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - an uncaught exception would exit 1, which means "drift found"
+        print(f"xray-guard audit: unexpected error: {type(e).__name__}: {safe_text(e)}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
         return EXIT_ERROR
 
 

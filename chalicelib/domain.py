@@ -191,13 +191,18 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who made the change, from the CloudTrail userIdentity."""
+    """Who made the change, from the CloudTrail userIdentity, verbatim (renderings neutralize it, chalicelib.text).
+
+    `arn` is the caller's ARN when CloudTrail gives one; otherwise `identitycenter:<identityStoreArn>/user/<userId>`
+    for an IAM Identity Center user, `service:<invokedBy>` for an AWS service, or "unknown". `principal_arn` is what
+    exemptions match besides `arn`: the IAM user/role ARN (the role behind an assumed-role session), else `arn`.
+    """
 
     arn: str
-    type: str
-    principal_arn: str  # the IAM user/role ARN (the role behind an assumed-role session)
+    type: str  # CloudTrail's userIdentity.type as given (any value, "unknown" when absent)
+    principal_arn: str
     session_name: str | None
-    user_agent: str
+    user_agent: str  # "" when CloudTrail gave none
     source_ip: str | None
     invoked_by: str | None = None
     from_console: bool = False  # CloudTrail's sessionCredentialFromConsole

@@ -4,6 +4,12 @@ The event is only a trigger: nothing here is trusted to describe the live state.
 and `region` say where to look; the record says who acted and whether the call failed.
 Shapes: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
 and https://docs.aws.amazon.com/eventbridge/latest/ref/events-structure.html
+
+An event is rejected only when what the check needs is unusable: the envelope's account and region, and what says
+this is an X-Ray PutEncryptionConfig call (source, detail-type, eventSource, eventName). Every other field is
+informational and chosen by whoever made the call (the user agent above all): an over-long value is clipped (marked
+"…[clipped]"), a missing or mistyped one is unknown (None), and neither is ever a reason to skip the re-read.
+Rendering them safely is chalicelib.text's job; here they stay verbatim, so exemptions match what CloudTrail said.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.domain import SPANS_LOG_GROUP, Actor
 from chalicelib.errors import EventRejected
+from chalicelib.text import UNKNOWN, clip
 
 # The one event pattern: app.py's rule on the central bus and the member accounts' forwarding rules use exactly this
 # (tests/test_events.py and tests/test_infra.py assert it). `$or` and `suffix` are EventBridge content filters
@@ -61,7 +68,28 @@ _SOURCES = {"aws.xray": ("xray.amazonaws.com", XRAY_EVENTS), "aws.logs": ("logs.
 _ACCOUNT = r"^[0-9]{12}$"  # [0-9], not \d: pydantic's regex engine matches every Unicode digit with \d
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([^/]+)/(.+)$")
-_MAX_FIELD = 2048  # CloudTrail ARNs and user agents are far shorter; longer input is hostile or corrupt
+MAX_FIELD = 2048  # CloudTrail ARNs and user agents are far shorter; longer input is hostile or corrupt: clipped
+_MAX_ID = 128  # event ids are UUIDs
+_MAX_SHORT = 64  # identity types, request parameter types, "true"/"false"
+
+
+def _text(limit: int) -> BeforeValidator:
+    """A field CloudTrail documents as a string: clipped when too long, unknown (None) when not a string."""
+
+    def convert(value: object) -> str | None:
+        return clip(value, limit) if isinstance(value, str) else None
+
+    return BeforeValidator(convert)
+
+
+def _object(value: object) -> object:
+    """A nested element that is not a JSON object is treated as absent, not as a reason to reject."""
+    return value if isinstance(value, Mapping) else None
+
+
+Text = Annotated[str | None, _text(MAX_FIELD)]
+Id = Annotated[str | None, _text(_MAX_ID)]
+Short = Annotated[str | None, _text(_MAX_SHORT)]
 
 
 class _Model(BaseModel):
@@ -69,74 +97,91 @@ class _Model(BaseModel):
 
 
 class SessionIssuer(_Model):
-    type: str | None = None
-    arn: str | None = Field(default=None, max_length=_MAX_FIELD)
-    user_name: str | None = Field(default=None, alias="userName", max_length=_MAX_FIELD)
+    type: Short = None
+    arn: Text = None
+    user_name: Text = Field(default=None, alias="userName")
 
 
 class SessionContext(_Model):
-    session_issuer: SessionIssuer | None = Field(default=None, alias="sessionIssuer")
+    session_issuer: Annotated[SessionIssuer | None, BeforeValidator(_object)] = Field(
+        default=None, alias="sessionIssuer"
+    )
+
+
+class OnBehalfOf(_Model):
+    """The IAM Identity Center user a request was made for (CloudTrail userIdentity element, IdentityCenterUser)."""
+
+    user_id: Text = Field(default=None, alias="userId")
+    identity_store_arn: Text = Field(default=None, alias="identityStoreArn")
 
 
 class UserIdentity(_Model):
-    type: str = Field(max_length=64)
-    arn: str | None = Field(default=None, max_length=_MAX_FIELD)
-    account_id: str | None = Field(default=None, alias="accountId")
-    session_context: SessionContext | None = Field(default=None, alias="sessionContext")
-    invoked_by: str | None = Field(default=None, alias="invokedBy", max_length=_MAX_FIELD)
+    type: Short = None
+    arn: Text = None
+    account_id: Short = Field(default=None, alias="accountId")
+    session_context: Annotated[SessionContext | None, BeforeValidator(_object)] = Field(
+        default=None, alias="sessionContext"
+    )
+    invoked_by: Text = Field(default=None, alias="invokedBy")
+    on_behalf_of: Annotated[OnBehalfOf | None, BeforeValidator(_object)] = Field(default=None, alias="onBehalfOf")
 
 
 class RequestParameters(_Model):
-    type: str | None = Field(default=None, max_length=16)
-    key_id: str | None = Field(default=None, alias="keyId", max_length=_MAX_FIELD)
-    log_group_name: str | None = Field(default=None, alias="logGroupName", max_length=_MAX_FIELD)
-    resource_identifier: str | None = Field(default=None, alias="resourceIdentifier", max_length=_MAX_FIELD)
+    type: Short = None
+    key_id: Text = Field(default=None, alias="keyId")
+    log_group_name: Text = Field(default=None, alias="logGroupName")
+    resource_identifier: Text = Field(default=None, alias="resourceIdentifier")
 
 
 class CloudTrailRecord(_Model):
     """The `detail` of an "AWS API Call via CloudTrail" event (only the fields xray-guard reads)."""
 
-    event_version: str | None = Field(default=None, alias="eventVersion")
-    event_id: str = Field(alias="eventID", min_length=1, max_length=128)
-    event_time: str = Field(alias="eventTime", max_length=64)
     event_source: str = Field(alias="eventSource")
     event_name: str = Field(alias="eventName")
-    aws_region: str | None = Field(default=None, alias="awsRegion")
-    recipient_account_id: str | None = Field(default=None, alias="recipientAccountId")
-    user_identity: UserIdentity = Field(alias="userIdentity")
-    user_agent: str = Field(default="", alias="userAgent", max_length=_MAX_FIELD)
-    source_ip: str | None = Field(default=None, alias="sourceIPAddress", max_length=_MAX_FIELD)
-    error_code: str | None = Field(default=None, alias="errorCode", max_length=_MAX_FIELD)
-    error_message: str | None = Field(default=None, alias="errorMessage")
-    request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
-    session_from_console: str | None = Field(default=None, alias="sessionCredentialFromConsole", max_length=16)
+    event_version: Short = Field(default=None, alias="eventVersion")
+    event_id: Id = Field(default=None, alias="eventID")
+    event_time: Short = Field(default=None, alias="eventTime")
+    aws_region: Short = Field(default=None, alias="awsRegion")
+    recipient_account_id: Short = Field(default=None, alias="recipientAccountId")
+    user_identity: Annotated[UserIdentity | None, BeforeValidator(_object)] = Field(default=None, alias="userIdentity")
+    user_agent: Text = Field(default=None, alias="userAgent")
+    source_ip: Text = Field(default=None, alias="sourceIPAddress")
+    error_code: Text = Field(default=None, alias="errorCode")
+    request_parameters: Annotated[RequestParameters | None, BeforeValidator(_object)] = Field(
+        default=None, alias="requestParameters"
+    )
+    session_from_console: Short = Field(default=None, alias="sessionCredentialFromConsole")
 
 
 class Envelope(_Model):
-    """The EventBridge envelope. `version` is "0" on the wire (chalice's test client sends the int 0)."""
+    """The EventBridge envelope: `account`, `region`, `source` and `detail-type` are needed, the rest is not."""
 
-    version: str
-    id: str = Field(min_length=1, max_length=128)
-    detail_type: str = Field(alias="detail-type")
     source: str
+    detail_type: str = Field(alias="detail-type")
     account: str = Field(pattern=_ACCOUNT)
     region: str = Field(pattern=_REGION)
-    time: str | None = None
     detail: CloudTrailRecord
+    id: Id = None
+    time: Short = None
+    version: Short = None
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_str(cls, value: object) -> object:
+        # "0" on the wire; chalice's test client sends the int 0.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 @dataclass(frozen=True)
 class EncryptionChange:
-    """A parsed, validated trigger: someone called PutEncryptionConfig in `account`/`region`."""
+    """A parsed, validated trigger: someone called PutEncryptionConfig in `account`/`region`.
 
-    event_id: str  # the EventBridge event id
-    cloudtrail_event_id: str
-    event_time: str
+    Only `account` and `region` are guaranteed; every informational field may be None (unknown).
+    """
+
+    event_id: str | None  # the EventBridge event id
+    cloudtrail_event_id: str | None
+    event_time: str | None
     account: str
     region: str
     actor: Actor
@@ -158,7 +203,7 @@ class EncryptionChange:
 
 
 def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
-    """Parse a raw EventBridge event; raise EventRejected (with a reason) for anything else."""
+    """Parse a raw EventBridge event; raise EventRejected (with a reason) when the check cannot run on it."""
     if not isinstance(event, Mapping):
         raise EventRejected(f"event is a {type(event).__name__}, not a JSON object")
     try:
@@ -185,7 +230,8 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
         account=envelope.account,
         region=envelope.region,
         actor=actor_from(record),
-        error_code=record.error_code,
+        # Only a failed call is skipped; an empty errorCode names no failure, so the re-read runs.
+        error_code=record.error_code or None,
         requested_type=params.type if params else None,
         requested_key=params.key_id if params else None,
         event_source=record.event_source,
@@ -207,10 +253,27 @@ def _log_group(params: RequestParameters | None) -> str | None:
     return arn.split(":log-group:", 1)[1].removesuffix(":*")
 
 
+def identity_center_user(on_behalf_of: OnBehalfOf | None) -> str | None:
+    """`identitycenter:<identityStoreArn>/user/<userId>`, verbatim (no lookup), when both are given."""
+    if on_behalf_of is None or not on_behalf_of.user_id or not on_behalf_of.identity_store_arn:
+        return None
+    return f"identitycenter:{on_behalf_of.identity_store_arn}/user/{on_behalf_of.user_id}"
+
+
 def actor_from(record: CloudTrailRecord) -> Actor:
-    """Reduce userIdentity to who acted; for an assumed role, `principal_arn` is the role behind it."""
-    identity = record.user_identity
-    arn = identity.arn or (f"service:{identity.invoked_by}" if identity.invoked_by else "unknown")
+    """Reduce userIdentity to who acted; for an assumed role, `principal_arn` is the role behind it.
+
+    Without an ARN the actor is, in order: the Identity Center user the request was made for, the AWS service that
+    invoked it, or unknown. A missing userIdentity is an unknown actor, never a rejected event.
+    """
+    identity = record.user_identity or UserIdentity()
+    invoked_by = identity.invoked_by
+    arn = (
+        identity.arn
+        or identity_center_user(identity.on_behalf_of)
+        or (f"service:{invoked_by}" if invoked_by else None)
+        or UNKNOWN
+    )
     principal_arn = arn
     session_name = None
     assumed = _ASSUMED_ROLE.match(arn)
@@ -221,11 +284,11 @@ def actor_from(record: CloudTrailRecord) -> Actor:
         principal_arn = issuer.arn if issuer and issuer.arn else f"arn:{partition}:iam::{account}:role/{role}"
     return Actor(
         arn=arn,
-        type=identity.type,
+        type=identity.type or UNKNOWN,
         principal_arn=principal_arn,
         session_name=session_name,
-        user_agent=record.user_agent,
+        user_agent=record.user_agent or "",
         source_ip=record.source_ip,
-        invoked_by=identity.invoked_by,
+        invoked_by=invoked_by,
         from_console=record.session_from_console == "true",
     )

@@ -6,6 +6,10 @@ SNS picks the `email` key for email subscribers, `sqs`/`lambda` for those protoc
 (https://docs.aws.amazon.com/sns/latest/dg/sns-send-custom-platform-specific-payloads-mobile-devices.html,
 "MessageStructure" in https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
 Custom notification format: https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html
+
+Every value that reaches a person goes through chalicelib.text: email and digest lines through `safe_text`, chat
+values through `chat_code` (event fields) or `chat_text` (xray-guard's own prose). The machine renderings
+(`sqs`/`lambda`) keep values verbatim in JSON.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
 from chalicelib.findings import Finding
 from chalicelib.sessions import call_aws
 from chalicelib.storm import WINDOW_SECONDS, StormRecap
+from chalicelib.text import chat_code, chat_text, clip, safe_text
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -62,7 +67,7 @@ def subject(finding: Finding) -> str:
 
 
 def _ascii_subject(text: str) -> str:
-    text = text.encode("ascii", "replace").decode("ascii").replace("\n", " ")
+    text = safe_text(text).encode("ascii", "replace").decode("ascii")
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
 
@@ -157,6 +162,11 @@ def _spans_lines(finding: Finding) -> list[str]:
     return lines
 
 
+def _text_block(lines: list[str]) -> str:
+    """Plain-text lines, each made one inert line: a value cannot add a line, recolour or reorder one."""
+    return "".join(safe_text(line) + "\n" for line in lines)
+
+
 def render_email(finding: Finding) -> str:
     lines = [
         f"{headline(finding)} — severity {finding.severity.upper()}",
@@ -189,41 +199,60 @@ def render_email(finding: Finding) -> str:
         )
     if finding.storm_held:
         lines.append("Held back since the last alert (CloudTrail eventID): " + ", ".join(finding.storm_held))
-    return "\n".join(lines) + "\n"
+    return _text_block(lines)
+
+
+def _chat_who(actor: Actor | None) -> str:
+    if actor is None:
+        return "—"
+    ip = chat_code(actor.source_ip) if actor.source_ip else "IP unknown"
+    return f"{chat_code(actor.arn)} ({chat_code(actor.type)}, {actor.channel}, {ip})"
+
+
+def _additional_context(finding: Finding) -> dict[str, str]:
+    """Amazon Q Developer's metadata.additionalContext: a map of strings, so never a null value."""
+    actor = finding.actor
+    return {
+        "actor": safe_text(actor.arn) if actor else f"none (found by the {finding.trigger})",
+        "account": finding.account,
+        "region": finding.region,
+        "verdict": finding.verdict.value,
+        "outcome": finding.outcome.value,
+        "cloudTrailEventId": safe_text(finding.cloudtrail_event_id or "n/a"),
+    }
 
 
 def render_chatbot(finding: Finding) -> dict[str, Any]:
-    actor = finding.actor
-    who = f"`{actor.arn}` ({actor.type}, {actor.channel}, {actor.source_ip or 'IP unknown'})" if actor else "—"
+    changed = chat_code(finding.event_time) if finding.event_time else "not reported by an event"
     description = "\n".join(
         [
-            f"*{finding.reason}*",
-            f"*Where:* account `{finding.account}`, region `{finding.region}`",
-            f"*Who:* {who}",
-            f"*Changed:* {finding.event_time or 'not reported by an event'}  *Checked:* {finding.observed_at}",
-            f"*Found:* {_state(finding.before)}",
-            f"*Now:* {_state(finding.after)}",
-            f"*Spans:* {finding.spans.reason if finding.spans else 'not checked'}",
-            f"*xray-guard:* {_what_we_did(finding)}",
-            f"*CloudTrail event:* `{finding.cloudtrail_event_id or 'n/a'}`",
+            f"*{chat_text(finding.reason)}*",
+            f"*Where:* account {chat_code(finding.account)}, region {chat_code(finding.region)}",
+            f"*Who:* {_chat_who(finding.actor)}",
+            f"*Changed:* {changed}  *Checked:* {chat_text(finding.observed_at)}",
+            f"*Found:* {chat_text(_state(finding.before))}",
+            f"*Now:* {chat_text(_state(finding.after))}",
+            f"*Spans:* {chat_text(finding.spans.reason if finding.spans else 'not checked')}",
+            f"*xray-guard:* {chat_text(_what_we_did(finding))}",
+            f"*CloudTrail event:* {chat_code(finding.cloudtrail_event_id or 'n/a')}",
         ]
     )
     return {
         "version": "1.0",
         "source": "custom",
-        "id": finding.event_id or f"{finding.account}-{finding.region}-{finding.observed_at}",
+        "id": safe_text(finding.event_id or f"{finding.account}-{finding.region}-{finding.observed_at}"),
         "content": {
             "textType": "client-markdown",
             "title": f"{_EMOJI.get(finding.severity, '')} [{finding.severity.upper()}] {headline(finding)}".strip(),
             "description": description,
-            "nextSteps": [f"`{cmd}`" for cmd in fix_commands(finding)],
+            "nextSteps": [chat_code(cmd) for cmd in fix_commands(finding)],
             "keywords": [finding.severity, finding.verdict.value, finding.outcome.value, finding.account],
         },
         "metadata": {
             "threadId": f"xray-guard-{finding.account}-{finding.region}",
             "summary": subject(finding),
             "eventType": "XRayEncryptionDrift",
-            "additionalContext": {"actor": actor.arn if actor else None},
+            "additionalContext": _additional_context(finding),
         },
     }
 
@@ -254,17 +283,15 @@ def finding_message(finding: Finding) -> Message:
 
 
 def _clipped(actor: Actor) -> Actor:
-    def clip(value: str) -> str:
-        return value if len(value) <= ACTOR_FIELD_LIMIT else value[:ACTOR_FIELD_LIMIT] + "...[truncated]"
-
+    limit = ACTOR_FIELD_LIMIT
     return dataclasses.replace(
         actor,
-        arn=clip(actor.arn),
-        principal_arn=clip(actor.principal_arn),
-        session_name=actor.session_name and clip(actor.session_name),
-        user_agent=clip(actor.user_agent),
-        source_ip=actor.source_ip and clip(actor.source_ip),
-        invoked_by=actor.invoked_by and clip(actor.invoked_by),
+        arn=clip(actor.arn, limit),
+        principal_arn=clip(actor.principal_arn, limit),
+        session_name=actor.session_name and clip(actor.session_name, limit),
+        user_agent=clip(actor.user_agent, limit),
+        source_ip=actor.source_ip and clip(actor.source_ip, limit),
+        invoked_by=actor.invoked_by and clip(actor.invoked_by, limit),
     )
 
 
@@ -324,6 +351,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     if failed_accounts:
         email += ["", "Accounts that could not be checked (retried, then dead-lettered):"]
         email += [f"  {account}: {why}" for account, why in sorted(failed_accounts.items())]
+    email_text = _text_block(email)
     machine: dict[str, Any] = {
         "schema": "xray-guard.sweep-digest/v1",
         "sweep_id": sweep_id,
@@ -339,18 +367,21 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         keep = len(machine["non_compliant"]) // 2
         machine["omitted"] += len(machine["non_compliant"]) - keep
         machine["non_compliant"] = machine["non_compliant"][:keep]
-    lines = [f"*Counts:* {count_text}"]
-    lines += [f"`{r['account']}` `{r['region']}` {r['verdict']} -> {r['outcome']}" for r in bad[:20]]
+    lines = [f"*Counts:* {chat_text(count_text)}"]
+    lines += [
+        f"{chat_code(r['account'])} {chat_code(r['region'])} {chat_text(r['verdict'])} -> {chat_text(r['outcome'])}"
+        for r in bad[:20]
+    ]
     if len(bad) > 20:
         lines.append(f"... and {len(bad) - 20} more (see the email or JSON rendering)")
-    lines += [f"*Account failed:* `{a}` {why}" for a, why in sorted(failed_accounts.items())[:10]]
+    lines += [f"*Account failed:* {chat_code(a)} {chat_code(why)}" for a, why in sorted(failed_accounts.items())[:10]]
     chatbot = {
         "version": "1.0",
         "source": "custom",
         "id": sweep_id,
         "content": {
             "textType": "client-markdown",
-            "title": f"{_EMOJI.get(worst, '')} {title}",
+            "title": f"{_EMOJI.get(worst, '')} {chat_text(title)}",
             "description": "\n".join(lines),
             "keywords": [worst, "sweep"],
         },
@@ -361,7 +392,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         subject=_ascii_subject(f"[{worst.upper()}] {title}"),
         message={
             "default": json.dumps(chatbot),
-            "email": ("\n".join(email) + "\n")[: MESSAGE_BUDGET // 2],
+            "email": email_text[: MESSAGE_BUDGET // 2],
             "sqs": machine_json,
             "lambda": machine_json,
         },
@@ -393,7 +424,10 @@ def storm_recap_message(recap: StormRecap) -> Message:
             "held_back": [dataclasses.asdict(d) for d in recap.drifts],
         }
     )
-    lines = [f"`{a}` `{r}`: {sum((d.account, d.region) == (a, r) for d in recap.drifts)} held back" for a, r in pairs]
+    lines = [
+        f"{chat_code(a)} {chat_code(r)}: {sum((d.account, d.region) == (a, r) for d in recap.drifts)} held back"
+        for a, r in pairs
+    ]
     chatbot = {
         "version": "1.0",
         "source": "custom",
@@ -410,7 +444,7 @@ def storm_recap_message(recap: StormRecap) -> Message:
         subject=_ascii_subject(f"[HIGH] {title}"),
         message={
             "default": json.dumps(chatbot),
-            "email": ("\n".join(email) + "\n")[: MESSAGE_BUDGET // 2],
+            "email": _text_block(email)[: MESSAGE_BUDGET // 2],
             "sqs": machine,
             "lambda": machine,
         },

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import botocore.credentials
 import botocore.session
 from botocore.config import Config
+from botocore.configprovider import (
+    BOTOCORE_DEFAUT_SESSION_VARIABLES,
+    ConfigChainFactory,
+    ConfiguredEndpointProvider,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import USER_AGENT_MARKER
@@ -203,3 +209,62 @@ def paginate(client: Any, service: str, operation: str, method: str, **kwargs: A
         service, operation, lambda: list(client.get_paginator(method).paginate(**kwargs))
     )
     return pages
+
+
+def session_from_env(env: Mapping[str, str]) -> botocore.session.Session:
+    """A botocore session that reads the standard AWS variables from `env` instead of the process environment.
+
+    The audit command takes its environment as a parameter (so it can be tested without touching os.environ); with
+    `env=os.environ` this is botocore's default session. Bound to `env`: every session configuration variable
+    (region, profile, config and credentials files, retries, ...), endpoint URLs (AWS_ENDPOINT_URL and the
+    per-service AWS_ENDPOINT_URL_<SERVICE>), credentials from the environment (AWS_ACCESS_KEY_ID, ...,
+    AWS_CREDENTIAL_EXPIRATION), container credentials, and AWS_EC2_METADATA_DISABLED. botocore reads the
+    web-identity variables (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) from the process environment itself.
+    """
+    return _EnvSession(env)
+
+
+class _EnvSession(botocore.session.Session):
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = dict(env)
+        super().__init__()
+        chains = ConfigChainFactory(session=self, environ=self._env)
+        store = self.get_component("config_store")
+        for name, (config_key, env_vars, default, conversion) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items():
+            chain = chains.create_config_chain(
+                instance_name=name,
+                env_var_names=env_vars,
+                config_property_names=config_key,
+                default=default,
+                conversion_func=conversion,
+            )
+            store.set_config_provider(name, chain)
+        self.register_component("credential_provider", self._env_credential_resolver())
+
+    def _env_credential_resolver(self) -> botocore.credentials.CredentialResolver:
+        resolver = botocore.credentials.create_credential_resolver(self)
+        imds_disabled = self._env.get("AWS_EC2_METADATA_DISABLED", "false").lower() == "true"
+        providers: list[Any] = []
+        for provider in resolver.providers:
+            if isinstance(provider, botocore.credentials.EnvProvider):
+                provider.environ = self._env  # the same object serves profiles' credential_source=Environment
+                providers.append(provider)
+            elif isinstance(provider, botocore.credentials.ContainerProvider):
+                providers.append(botocore.credentials.ContainerProvider(environ=self._env))
+            elif isinstance(provider, botocore.credentials.OriginalEC2Provider):
+                providers.append(botocore.credentials.OriginalEC2Provider(environ=self._env))
+            elif isinstance(provider, botocore.credentials.BotoProvider):
+                providers.append(botocore.credentials.BotoProvider(environ=self._env))
+            elif not (isinstance(provider, botocore.credentials.InstanceMetadataProvider) and imds_disabled):
+                providers.append(provider)
+        return botocore.credentials.CredentialResolver(providers=providers)
+
+    def _add_configured_endpoint_provider(self, client_name: str, config_store: Any) -> None:
+        # botocore builds this provider per client with os.environ; the same provider, bound to the given env.
+        provider = ConfiguredEndpointProvider(
+            full_config=self.full_config,
+            scoped_config=self.get_scoped_config(),
+            client_name=client_name,
+            environ=self._env,
+        )
+        config_store.set_config_provider(logical_name="endpoint_url", provider=provider)

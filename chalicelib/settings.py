@@ -1,17 +1,20 @@
 """Configuration: one pydantic model built once (at cold start) from an environment mapping.
 
-A bad or missing value raises ConfigError naming the variable and what is allowed.
+Each field reads the variable `XRAY_GUARD_<FIELD NAME>` unless it names another (`validation_alias`), so the model is
+the one list of variables: a bad or missing value raises ConfigError naming the variable and what is allowed, and a
+variable the model does not know (a typo) fails the load naming the closest known one.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import ConfigError
 
@@ -22,28 +25,18 @@ _KEY_REF = re.compile(
     r"|mrk-[0-9a-f]{32}"
     r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
 )
+# KMS reserves alias/aws/ for AWS managed keys (kms model, CreateAlias AliasName: "The alias name cannot begin with
+# alias/aws/"), in every partition.
+_AWS_MANAGED_ALIAS = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:)?alias/aws/")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
 
-# Environment variable → field name. The README's configuration table lists the same variables.
-ENV_VARS: dict[str, str] = {
-    "XRAY_GUARD_MODE": "mode",
-    "XRAY_GUARD_KMS_KEY": "kms_key",
-    "XRAY_GUARD_KMS_KEYS": "kms_keys",
-    "XRAY_GUARD_TOPIC_ARN": "topic_arn",
-    "XRAY_GUARD_MEMBER_ROLE": "member_role",
-    "XRAY_GUARD_EXEMPT_PRINCIPALS": "exempt_principals",
-    "XRAY_GUARD_REQUIRE_CMK": "require_cmk",
-    "XRAY_GUARD_ACCOUNTS": "accounts",
-    "XRAY_GUARD_REGIONS": "regions",
-    "XRAY_GUARD_SWEEP_QUEUE_URL": "sweep_queue_url",
-    "XRAY_GUARD_ACTIVATION_TIMEOUT": "activation_timeout_seconds",
-    "XRAY_GUARD_FAILURE_QUEUE_URL": "failure_queue_url",
-    "XRAY_GUARD_SWEEP_TABLE": "sweep_table",
-}
-_FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
+ENV_PREFIX = "XRAY_GUARD_"
+# Exempt-principal patterns: IAM ARNs, and Identity Center users as the event parser names them
+# (`identitycenter:<identityStoreArn>/user/<userId>`, chalicelib.events).
+EXEMPT_PATTERN_PREFIXES = ("arn:", "identitycenter:")
 
 
 class Mode(StrEnum):
@@ -51,7 +44,19 @@ class Mode(StrEnum):
     REVERT = "revert"
 
 
-KeyRef = Annotated[str, Field(pattern=_KEY_REF.pattern)]
+def _customer_managed(ref: str) -> str:
+    if _AWS_MANAGED_ALIAS.match(ref):
+        # Refused before any AWS call: DescribeKey of such an alias is not a harmless read (kms model, DescribeKey:
+        # "If you specify a predefined Amazon Web Services alias (an Amazon Web Services alias with no key ID), KMS
+        # associates the alias with an Amazon Web Services managed key and returns its KeyId and Arn").
+        raise ValueError(
+            f"{ref} is an AWS managed key alias (alias/aws/ is reserved for them): the approved key must be a "
+            "customer managed key, and even resolving an aws/ alias with kms:DescribeKey creates the AWS managed key"
+        )
+    return ref
+
+
+KeyRef = Annotated[str, Field(pattern=_KEY_REF.pattern), AfterValidator(_customer_managed)]
 
 
 def _split_csv(value: object) -> object:
@@ -60,10 +65,20 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _variable(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
 class Settings(BaseModel):
     """Validated configuration of one deployment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=AliasGenerator(validation_alias=_variable),
+        validate_by_alias=True,
+        validate_by_name=True,
+    )
 
     mode: Mode = Mode.ALERT
     kms_key: KeyRef
@@ -75,7 +90,9 @@ class Settings(BaseModel):
     accounts: str = "org"
     regions: tuple[str, ...] = ()
     sweep_queue_url: str | None = None
-    activation_timeout_seconds: float = Field(default=120.0, gt=0, le=840)
+    activation_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=840, validation_alias=ENV_PREFIX + "ACTIVATION_TIMEOUT"
+    )
     failure_queue_url: str | None = None
     sweep_table: str | None = None
 
@@ -108,10 +125,13 @@ class Settings(BaseModel):
 
     @field_validator("exempt_principals")
     @classmethod
-    def _arn_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [p for p in value if not p.startswith("arn:")]
+    def _principal_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not p.startswith(EXEMPT_PATTERN_PREFIXES)]
         if bad:
-            raise ValueError(f"each entry must be an ARN pattern starting with 'arn:' (got {bad})")
+            raise ValueError(
+                "each entry must be an ARN pattern starting with 'arn:' or an Identity Center user pattern "
+                f"starting with 'identitycenter:' (got {bad})"
+            )
         return value
 
     @field_validator("regions")
@@ -149,25 +169,46 @@ class Settings(BaseModel):
         return None if self.accounts == "org" else tuple(self.accounts.split(","))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, required: tuple[str, ...] = ("XRAY_GUARD_TOPIC_ARN",)) -> Settings:
+    def from_env(cls, env: Mapping[str, str], *, required: tuple[str, ...] = ("XRAY_GUARD_TOPIC_ARN",)) -> Self:
         """Build settings from environment variables; raise ConfigError naming each bad variable.
 
         `required` names variables that must be set for this entry point (the Lambda needs the topic;
-        the audit command does not).
+        the audit command does not). Any other `XRAY_GUARD_*` variable must be one the model reads.
         """
-        raw = {field: env[var] for var, field in ENV_VARS.items() if env.get(var, "") != ""}
-        missing = [var for var in required if env.get(var, "") == ""]
-        if missing:
-            raise ConfigError("invalid xray-guard configuration: " + "; ".join(f"{v}: is required" for v in missing))
+        known = env_variables(cls)
+        problems = [f"{var}: {_unknown(var, known)}" for var in sorted(env) if _is_ours(var) and var not in known]
+        problems += [f"{var}: is required" for var in required if env.get(var, "") == ""]
+        if problems:
+            raise ConfigError("invalid xray-guard configuration: " + "; ".join(problems))
+        raw = {var: env[var] for var in known if env.get(var, "") != ""}
         try:
             return cls.model_validate(raw)
         except ValidationError as e:
-            problems = []
-            for err in e.errors():
-                field = str(err["loc"][0]) if err["loc"] else "?"
-                var = _FIELD_TO_ENV.get(field, field)
-                problems.append(f"{var}: {_explain(field, err['msg'])}")
-            raise ConfigError("invalid xray-guard configuration: " + "; ".join(problems)) from e
+            raise ConfigError("invalid xray-guard configuration: " + "; ".join(_problems(e, known))) from e
+
+
+def env_variables(model: type[Settings] = Settings) -> dict[str, str]:
+    """Every environment variable the settings model reads, mapped to its field name."""
+    return {str(info.validation_alias): field for field, info in model.model_fields.items()}
+
+
+def _is_ours(var: str) -> bool:
+    # Case-insensitive: `xray_guard_mode` is a different variable on Linux, and would be silently ignored.
+    return var.upper().startswith(ENV_PREFIX)
+
+
+def _unknown(var: str, known: Mapping[str, str]) -> str:
+    closest = difflib.get_close_matches(var.upper(), list(known), n=1, cutoff=0.0)
+    return "unknown variable" + (f" (closest known: {closest[0]})" if closest else "")
+
+
+def _problems(error: ValidationError, fields: Mapping[str, str]) -> list[str]:
+    problems = []
+    for err in error.errors():
+        var, *inner = [str(part) for part in err["loc"]] or ["?"]
+        where = "".join(f"{part}: " for part in inner)  # the region of an XRAY_GUARD_KMS_KEYS entry
+        problems.append(f"{var}: {where}{_explain(fields.get(var, var), err['msg'])}")
+    return problems
 
 
 def _explain(field: str, msg: str) -> str:
@@ -178,6 +219,8 @@ def _explain(field: str, msg: str) -> str:
         "member_role": "allowed: an IAM role name",
         "require_cmk": "allowed: true, false",
     }
+    if msg.startswith("Value error, "):
+        return msg.removeprefix("Value error, ")  # our own validators already say what is allowed
     if msg == "Field required":
         msg = "is required"
     hint = allowed.get(field)

@@ -24,7 +24,8 @@ from hypothesis import event as observe
 from hypothesis import strategies as st
 
 from chalicelib.errors import EventRejected, RemediationFailed
-from chalicelib.events import EncryptionChange, parse_change
+from chalicelib.events import MAX_FIELD, EncryptionChange, parse_change
+from chalicelib.text import CLIP_MARK, clip
 from tests.conftest import APPROVED_ALIAS, CENTRAL, EVENTS, MEMBER, MEMBER_REGION, World, load_event
 from tests.test_reliability import approved_active, build_responder, flip_to_none, live
 
@@ -123,6 +124,24 @@ hostile_events = st.one_of(
 )
 
 
+def check_can_run(event: Any) -> bool:
+    """The rule, stated independently of the parser: an event is usable when the envelope names an account and a
+    region, and it is an X-Ray PutEncryptionConfig call. Nothing else may make the parser reject it."""
+    if not isinstance(event, dict) or not isinstance(event.get("detail"), dict):
+        return False
+    account, region, detail = event.get("account"), event.get("region"), event["detail"]
+    return (
+        event.get("source") == "aws.xray"
+        and event.get("detail-type") == "AWS API Call via CloudTrail"
+        and isinstance(account, str)
+        and ASCII_ACCOUNT.fullmatch(account) is not None
+        and isinstance(region, str)
+        and ASCII_REGION.fullmatch(region) is not None
+        and detail.get("eventSource") == "xray.amazonaws.com"
+        and detail.get("eventName") == "PutEncryptionConfig"
+    )
+
+
 def parsed_or_reason(event: Any) -> EncryptionChange | str:
     """The change, or the reason it was rejected; any other exception propagates (and fails the test)."""
     try:
@@ -140,18 +159,23 @@ def _with(fixture: str, **fields: object) -> dict[str, Any]:
 @settings(max_examples=600, deadline=None, derandomize=True, database=None)
 @given(event=hostile_events)
 @example(event=_with("console-change-to-none.json", account="２２２２２２２２２２２２"))  # fullwidth digits
-def test_parse_change_either_rejects_with_a_reason_or_returns_a_validated_change(event: Any) -> None:
+def test_parse_change_rejects_exactly_the_events_the_check_cannot_run_on(event: Any) -> None:
     change = parsed_or_reason(event)
     if isinstance(change, str):
         assert change.strip(), "a rejection must say why"
+        assert not check_can_run(event), f"rejected for an informational field: {change}"
         observe("rejected")
         return
     observe("accepted")
+    assert check_can_run(event)
     # Accepted: the target comes from the envelope, and is exactly an account id and a region name.
     assert (change.account, change.region) == (event["account"], event["region"])
     assert ASCII_ACCOUNT.fullmatch(change.account)
     assert ASCII_REGION.fullmatch(change.region)
-    assert change.cloudtrail_event_id == event["detail"]["eventID"]
+    # Informational fields: verbatim, clipped, or unknown (None), never anything else.
+    sent = event["detail"].get("eventID")
+    assert change.cloudtrail_event_id == (clip(sent, 128) if isinstance(sent, str) else None)
+    assert change.actor.arn
 
 
 @pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])
@@ -268,8 +292,9 @@ def test_a_lookalike_role_in_a_member_account_is_not_taken_for_the_responder(wor
     assert alert["actor"]["principal_arn"].endswith(":role/xray-guard-lookalike")
 
 
-def test_the_largest_event_the_parser_accepts_still_gets_its_alert_delivered(world: World) -> None:
-    """Every field at the parser's own bound (2048 characters), in characters JSON escapes to 12 bytes each."""
+def test_the_largest_event_still_gets_its_alert_delivered(world: World) -> None:
+    """Every informational field far beyond the parser's clip bound (MAX_FIELD characters), in characters JSON
+    escapes to 12 bytes each: clipped, reverted, and the alert still fits SNS's limit."""
     key = world.create_key()
     flip_to_none(world)
     topic, inbox = world.alert_inbox()
@@ -277,14 +302,15 @@ def test_the_largest_event_the_parser_accepts_still_gets_its_alert_delivered(wor
     identity = event["detail"]["userIdentity"]
 
     def filled(prefix: str) -> str:
-        return prefix + "\U0001f600" * (2048 - len(prefix))
+        return prefix + "\U0001f600" * (4 * MAX_FIELD - len(prefix))
 
     identity["arn"] = filled(f"arn:aws:sts::{MEMBER}:assumed-role/Developer/")
     identity["sessionContext"]["sessionIssuer"]["arn"] = filled(f"arn:aws:iam::{MEMBER}:role/")
     identity["invokedBy"] = filled("")
     event["detail"]["userAgent"] = filled("")
     event["detail"]["sourceIPAddress"] = filled("")
-    parse_change(event)  # accepted
+    actor = parse_change(event).actor  # accepted, clipped
+    assert actor.user_agent == event["detail"]["userAgent"][:MAX_FIELD] + CLIP_MARK
 
     summary = world.responder(topic).on_event(event)  # today: RemediationFailed, SNS says "Message too long"
 
@@ -292,6 +318,56 @@ def test_the_largest_event_the_parser_accepts_still_gets_its_alert_delivered(wor
     assert live(world) == approved_active(key)
     [alert] = world.alerts(inbox)
     assert alert["outcome"] == "reverted"
+
+
+def test_an_identity_center_user_is_matched_as_that_actor_for_exemptions(world: World) -> None:
+    world.create_key()
+    flip_to_none(world)
+    topic, inbox = world.alert_inbox()
+    store = "arn:aws:identitystore::111111111111:identitystore/d-9067642ac7"
+    responder = world.responder(topic, XRAY_GUARD_EXEMPT_PRINCIPALS=f"identitycenter:{store}/user/*")
+    world.aws.app.calls.clear()
+
+    summary = responder.on_event(load_event("identity-center-console-change.json"))
+
+    assert summary["outcome"] == "alerted"  # exempt: reported, never reverted
+    assert world.calls("PutEncryptionConfig") == []
+    [alert] = world.alerts(inbox)
+    assert alert["exempt_actor"] is True
+    assert alert["actor"]["arn"] == f"identitycenter:{store}/user/544894e8-80c1-707f-60e3-3ba6510dfac1"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "change"),
+    [
+        ("odd-user-agent.json", None),
+        ("console-change-to-none.json", ("userIdentity", None)),
+        ("console-change-to-none.json", ("userIdentity", {"type": "SomethingNew"})),
+        ("console-change-to-none.json", ("eventID", None)),
+    ],
+    ids=["odd-user-agent", "no-user-identity", "unknown-identity-type", "no-event-id"],
+)
+def test_informational_oddities_never_stop_the_revert(
+    world: World, fixture: str, change: tuple[str, object] | None
+) -> None:
+    key = world.create_key()
+    flip_to_none(world)
+    topic, inbox = world.alert_inbox()
+    event = load_event(fixture)
+    if change is not None:
+        field, value = change
+        if value is None:
+            del event["detail"][field]
+        else:
+            event["detail"][field] = value
+
+    summary = world.responder(topic).on_event(event)
+
+    assert (summary["decision"], summary["outcome"]) == ("drift-none", "reverted")
+    assert live(world) == approved_active(key)
+    [alert] = world.alerts(inbox)
+    assert alert["outcome"] == "reverted"
+    assert alert["actor"]["arn"]
 
 
 # -- secrets ----------------------------------------------------------------------------------------------------------

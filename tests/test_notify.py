@@ -7,12 +7,17 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from chalicelib.domain import EncryptionState, EncryptionStatus, EncryptionType, Outcome, Verdict
+from chalicelib.domain import Actor, EncryptionState, EncryptionStatus, EncryptionType, Outcome, Verdict
 from chalicelib.events import parse_change
 from chalicelib.findings import SCHEMA, Finding
-from chalicelib.notify import digest_message, finding_message, render_email
+from chalicelib.log import emit
+from chalicelib.notify import digest_message, finding_message, render_chatbot, render_email
+from chalicelib.text import safe_text
 from tests.conftest import load_event
+from tests.test_hostile_input import captured_log
 
 KEY = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-4333-8444-555555555555"
 
@@ -154,3 +159,161 @@ def test_huge_digest_stays_under_the_sns_limit() -> None:
     total = len(json.dumps(message.message).encode())
     assert total < 256 * 1024
     assert json.loads(message.message["sqs"])["omitted"] > 0
+
+
+# -- metadata.additionalContext: strings only -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"actor": None, "trigger": "sweep", "event_id": None, "cloudtrail_event_id": None, "event_time": None},
+        {"outcome": Outcome.ERROR, "verdict": Verdict.ERROR, "after": None, "before": None},
+    ],
+)
+def test_chatbot_additional_context_values_are_strings_never_null(changes: dict[str, object]) -> None:
+    chatbot = json.loads(finding_message(_finding(**changes)).message["default"])
+
+    context = chatbot["metadata"]["additionalContext"]
+    assert context
+    assert all(isinstance(value, str) and value for value in context.values()), context
+
+
+# -- rendering safety: whatever an event field holds, no rendering for people carries it raw ------------------------
+
+HOSTILE = (
+    "\x1b[2J\x1b[31mALL CLEAR\x1b[0m\r\nAction:   Reverted and VERIFIED\u2028<!channel> "
+    "<https://evil.example/|runbook> `rm -rf` *bold* \u202etxt.exe\u200b &amp;"
+)
+
+
+def _hostile_finding(text: str, **changes: object) -> Finding:
+    actor = Actor(
+        arn=f"arn:aws:sts::222222222222:assumed-role/Dev/{text}",
+        type=text,
+        principal_arn=f"arn:aws:iam::222222222222:role/{text}",
+        session_name=text,
+        user_agent=text,
+        source_ip=text,
+        invoked_by=text,
+    )
+    return _finding(
+        actor=actor,
+        event_id=text,
+        cloudtrail_event_id=text,
+        event_time=text,
+        detail=text,
+        outcome=Outcome.REVERT_FAILED,
+        **changes,
+    )
+
+
+def _human_renderings(finding: Finding) -> dict[str, str]:
+    message = finding_message(finding)
+    chatbot = json.loads(message.message["default"])
+    digest = digest_message("s-1", {"222222222222": {"counts": {"drift-none": 1}, "non_compliant": [finding.to_json()],
+                                                     "error": finding.detail}})  # fmt: skip
+    digest_chat = json.loads(digest.message["default"])
+    return {
+        "subject": message.subject,
+        "email": message.message["email"],
+        "chat description": chatbot["content"]["description"],
+        "chat title": chatbot["content"]["title"],
+        "chat next steps": "\n".join(chatbot["content"]["nextSteps"]),
+        "chat context": "\n".join(chatbot["metadata"]["additionalContext"].values()),
+        "digest email": digest.message["email"],
+        "digest chat": digest_chat["content"]["description"],
+    }
+
+
+def _assert_inert(renderings: dict[str, str], benign: dict[str, str]) -> None:
+    for name, text in renderings.items():
+        lines = text.split("\n")
+        assert len(lines) == len(benign[name].split("\n")), f"{name}: a value added or removed a line"
+        for line in lines:
+            assert line.isprintable(), f"{name}: {line!r}"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(text=st.text(st.characters(exclude_categories=()), min_size=1, max_size=40))
+def test_no_event_field_can_add_a_line_or_a_control_character_to_any_rendering(text: str) -> None:
+    _assert_inert(_human_renderings(_hostile_finding(text)), _human_renderings(_hostile_finding("x")))
+
+
+def test_chat_renderings_keep_event_fields_inside_inert_code_spans() -> None:
+    renderings = _human_renderings(_hostile_finding(HOSTILE))
+    _assert_inert(renderings, _human_renderings(_hostile_finding("x")))
+
+    for name in ("chat description", "digest chat"):
+        chat = renderings[name]
+        assert "<!channel>" not in chat
+        assert "<https://" not in chat
+        assert "&lt;!channel&gt;" in chat
+        assert chat.count("`") % 2 == 0, name  # every code span is closed: no field escaped its span
+    assert "`ˋrm -rfˋ`" not in renderings["chat description"]
+    assert "ˋrm -rfˋ" in renderings["chat description"]
+    assert safe_text(HOSTILE) in renderings["email"]  # shown, escaped, for the reader to see what was sent
+
+
+def test_odd_user_agent_event_end_to_end_through_every_rendering() -> None:
+    change = parse_change(load_event("odd-user-agent.json"))
+    finding = _finding(actor=change.actor, cloudtrail_event_id=change.cloudtrail_event_id, outcome=Outcome.ALERTED)
+
+    email = render_email(finding)
+    chatbot = render_chatbot(finding)
+
+    assert "user agent: Boto3/1.35.70 md/Botocore#1.35.70" in email
+    assert "\\x1b[2J\\x1b[31mALL CLEAR" in email
+    assert "…[clipped]" in email
+    assert "Action:   Reverted and VERIFIED" not in email.splitlines()  # the forged line stays inside its own
+    assert all(line.isprintable() for line in email.splitlines())
+    assert "type AssumedRoleV2" in email
+    assert "`AssumedRoleV2`" in chatbot["content"]["description"]
+
+
+def test_identity_center_user_appears_verbatim_in_every_rendering() -> None:
+    change = parse_change(load_event("identity-center-console-change.json"))
+    finding = _finding(actor=change.actor, cloudtrail_event_id=change.cloudtrail_event_id)
+    user = (
+        "identitycenter:arn:aws:identitystore::111111111111:identitystore/d-9067642ac7"
+        "/user/544894e8-80c1-707f-60e3-3ba6510dfac1"
+    )
+
+    message = finding_message(finding)
+    chatbot = json.loads(message.message["default"])
+
+    assert f"Who:      {user}" in message.message["email"]
+    assert f"*Who:* `{user}` (`IdentityCenterUser`, Console," in chatbot["content"]["description"]
+    assert chatbot["metadata"]["additionalContext"]["actor"] == user
+    machine = json.loads(message.message["sqs"])
+    assert (machine["actor"]["arn"], machine["actor"]["principal_arn"]) == (user, user)
+    line = _logged("decision", actor=finding.actor.arn if finding.actor else None)
+    assert json.loads(line)["actor"] == user
+
+
+def _logged(kind: str, **fields: Any) -> str:
+    with captured_log() as log:
+        emit(kind, **fields)
+    [line] = log.getvalue().splitlines()
+    return line
+
+
+def test_log_lines_carry_no_hazard_even_after_a_viewer_decodes_them() -> None:
+    record = {"actor": HOSTILE, "nested": {HOSTILE: [HOSTILE, 1, None]}, "surrogate": "\ud800"}
+
+    line = _logged("decision", **record)
+
+    assert line.isprintable()
+    line.encode("utf-8")  # a lone surrogate would fail here, and in the Lambda log stream
+
+    def strings(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [*node.keys(), *(s for v in node.values() for s in strings(v))]
+        if isinstance(node, list):
+            return [s for v in node for s in strings(v)]
+        return [node] if isinstance(node, str) else []
+
+    decoded = strings(json.loads(line))
+    assert all(text.isprintable() for text in decoded)
+    assert safe_text(HOSTILE) in decoded

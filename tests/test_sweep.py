@@ -8,6 +8,7 @@ exactly the drifted ones; a member account whose role cannot be assumed is repor
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +157,7 @@ def test_audit_json_reports_every_pair_and_exits_2_on_an_unreachable_account(
     org = build_org(world)
     world.aws.app.calls.clear()
 
-    code = cli.main(["audit", "--accounts", "org", "--regions", ",".join(REGIONS), "--json"], env={})
+    code = cli.main(["audit", "--accounts", "org", "--regions", ",".join(REGIONS), "--json"], env=dict(os.environ))
 
     rows = json.loads(capsys.readouterr().out)
     assert code == cli.EXIT_ERROR
@@ -174,17 +175,17 @@ def test_audit_exit_codes_and_fix(world: World, capsys: pytest.CaptureFixture[st
     accounts = f"{org.drifting},{org.wrong_key}"
     args = ["audit", "--accounts", accounts, "--regions", ",".join(REGIONS)]
 
-    assert cli.main([*args, "--fix"], env={}) == cli.EXIT_ERROR  # refuses without --yes
+    assert cli.main([*args, "--fix"], env=dict(os.environ)) == cli.EXIT_ERROR  # refuses without --yes
     assert "refusing" in capsys.readouterr().err
-    assert cli.main(args, env={}) == cli.EXIT_DRIFT
+    assert cli.main(args, env=dict(os.environ)) == cli.EXIT_DRIFT
     table = capsys.readouterr().out
     assert "drift-aws-managed" in table
     assert "ACCOUNT" in table
     world.aws.app.calls.clear()
-    assert cli.main([*args, "--fix", "--yes"], env={}) == cli.EXIT_COMPLIANT
+    assert cli.main([*args, "--fix", "--yes"], env=dict(os.environ)) == cli.EXIT_COMPLIANT
     assert len(world.calls("PutEncryptionConfig")) == 3
     capsys.readouterr()
-    assert cli.main(args, env={}) == cli.EXIT_COMPLIANT
+    assert cli.main(args, env=dict(os.environ)) == cli.EXIT_COMPLIANT
 
 
 def test_enabled_regions_come_from_account_list_regions(world: World) -> None:
