@@ -1,5 +1,6 @@
-"""The localaws WSGI app: moto's server wrapped with what moto lacks or gets wrong (X-Ray encryption config, KMS
-key lifecycle, account:ListRegions), a call log, injected faults and the ``/_localaws/*`` control endpoints.
+"""The localaws WSGI app: moto's server wrapped with what moto lacks or gets wrong (X-Ray encryption config and
+trace segment destination, CloudWatch Logs key association, KMS key lifecycle, account:ListRegions), a call log,
+injected faults and the ``/_localaws/*`` control endpoints.
 
 Every AWS request goes through latency, then throttling (X-Ray and KMS), then ``--fail`` rules, then the
 emulated operations, then moto.
@@ -17,7 +18,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from localaws import account, kms, moto_bridge, xray
+from localaws import account, kms, logs, moto_bridge, transaction_search, xray
 from localaws.calls import CallLog
 from localaws.faults import FaultInjector, FaultSettings
 from localaws.protocol import AwsRequest, error_response
@@ -38,8 +39,8 @@ _KMS_KEY_PARAMS = ("KeyId", "TargetKeyId", "DestinationKeyId")
 
 
 class LocalAWSApp:
-    """WSGI app. ``calls`` and ``faults`` are the live state reachable over HTTP; ``xray`` and ``kms`` hold the
-    emulated services' own state."""
+    """WSGI app. ``calls`` and ``faults`` are the live state reachable over HTTP; ``xray``,
+    ``trace_destinations``, ``logs_keys`` and ``kms`` hold the emulated services' own state."""
 
     def __init__(
         self,
@@ -52,6 +53,8 @@ class LocalAWSApp:
         self.calls = CallLog()
         self.faults = FaultInjector(settings or FaultSettings())
         self.xray = xray.XRayEncryption(moto_bridge.find_kms_key, clock=clock)
+        self.trace_destinations = transaction_search.TraceSegmentDestinations(moto_bridge.find_kms_key, clock=clock)
+        self.logs_keys = logs.LogsKeys(moto_bridge.find_kms_key)
         self.kms = kms.KeyLifecycle()
         self._moto = moto_app or moto_bridge.create_moto_app()
         self._sleep = sleep
@@ -68,6 +71,8 @@ class LocalAWSApp:
         """moto's state (through its own ``/moto-api/reset``), emulated state, call log and faults."""
         Client(self._moto).post("/moto-api/reset")
         self.xray.reset()
+        self.trace_destinations.reset()
+        self.logs_keys.reset()
         self.kms.reset()
         self.calls.clear()
         self.faults.reset()
@@ -116,6 +121,13 @@ class LocalAWSApp:
         service, operation = request.service, request.operation
         if service == "xray" and operation in xray.OPERATIONS:
             return self.xray.handle(request, caller, settings.updating_seconds)
+        if service == "xray" and operation in transaction_search.OPERATIONS:
+            available = not self.faults.lacks_transaction_search(request.region)
+            return self.trace_destinations.handle(request, caller, settings.updating_seconds, available)
+        if service == "logs" and operation in logs.OPERATIONS:
+            return self.logs_keys.handle(request, caller)
+        if service == "logs" and operation == "CreateLogGroup":
+            return self.logs_keys.refuse_create(request, caller)
         if service == "kms" and operation in kms.OPERATIONS:
             return self.kms.handle(request, caller)
         if service == "account" and operation in account.OPERATIONS:
