@@ -1,8 +1,11 @@
 """localaws: the local AWS that xray-guard's tests, demo and benchmarks run against (never deployed).
 
-moto's server (every moto service, multi-account through STS AssumeRole) plus what moto lacks for this
-project: X-Ray ``GetEncryptionConfig``/``PutEncryptionConfig``, ``account:ListRegions``, a call log and
-injected faults (latency, throttling, stuck updates, failing operations).
+moto's server (every moto service, multi-account through STS AssumeRole) plus what moto lacks or gets wrong for
+this project: X-Ray ``GetEncryptionConfig``/``PutEncryptionConfig`` and ``GetTraceSegmentDestination``/
+``UpdateTraceSegmentDestination`` (which creates ``aws/spans``), CloudWatch Logs ``AssociateKmsKey``/
+``DisassociateKmsKey`` and the ``aws/`` rule of ``CreateLogGroup``, the KMS key lifecycle, rotation and policy
+operations, ``account:ListRegions``; a call log and injected faults (latency, throttling, stuck updates, failing
+operations, regions without Transaction Search).
 
 Control endpoints: ``GET /_localaws/calls``, ``POST /_localaws/reset``, ``GET|POST /_localaws/faults``,
 ``GET /_localaws/health``.

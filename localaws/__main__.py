@@ -48,6 +48,13 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[argpars
         help="service:Operation[@account][=ErrorCode]; repeatable",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the throttling random (default 0)")
+    parser.add_argument(
+        "--no-transaction-search",
+        action="append",
+        default=None,
+        metavar="REGION",
+        help="a region without CloudWatch Transaction Search (X-Ray trace segment destination); repeatable",
+    )
     args = parser.parse_args(argv)
     try:
         settings = FaultSettings.create(
@@ -56,6 +63,9 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[argpars
             updating_seconds=args.updating_seconds,
             fail=defaults.fail if args.fail is None else args.fail,
             seed=args.seed,
+            no_transaction_search=(
+                defaults.no_transaction_search if args.no_transaction_search is None else args.no_transaction_search
+            ),
         )
     except ValueError as error:
         parser.error(str(error))

@@ -48,9 +48,14 @@ class LocalAWSClient:
         throttle_rate: float | None = None,
         updating_seconds: float | None = None,
         fail: Iterable[str] | None = None,
+        no_transaction_search: Iterable[str] | None = None,
     ) -> dict[str, object]:
         changes = fault_changes(
-            latency_ms=latency_ms, throttle_rate=throttle_rate, updating_seconds=updating_seconds, fail=fail
+            latency_ms=latency_ms,
+            throttle_rate=throttle_rate,
+            updating_seconds=updating_seconds,
+            fail=fail,
+            no_transaction_search=no_transaction_search,
         )
         settings: dict[str, object] = self._request("POST", "faults", changes)
         return settings
@@ -77,6 +82,7 @@ def start_subprocess(
     updating_seconds: float | None = None,
     fail: Iterable[str] = (),
     seed: int | None = None,
+    no_transaction_search: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 60.0,
 ) -> tuple[subprocess.Popen[str], str]:
@@ -96,6 +102,8 @@ def start_subprocess(
             args += [option, str(value)]
     for spec in fail:
         args += ["--fail", spec]
+    for region in no_transaction_search:
+        args += ["--no-transaction-search", region]
     child_env = dict(os.environ if env is None else env)
     # The child imports localaws from the same checkout as this process.
     package_root = str(Path(__file__).resolve().parent.parent)

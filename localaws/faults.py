@@ -1,4 +1,5 @@
-"""Injected faults: latency, throttling, stuck X-Ray updates and named operations that fail.
+"""Injected faults: latency, throttling, stuck X-Ray updates, named operations that fail and regions without
+CloudWatch Transaction Search.
 
 ``FaultSettings`` is the value (from CLI options, ``LOCALAWS_*`` variables, the Python API or
 ``POST /_localaws/faults``); ``FaultInjector`` applies it to requests, with a seeded random so that a run is
@@ -61,6 +62,9 @@ _UNMODELED_STATUS: Mapping[str, int] = {
     "Throttling": 400,
 }
 
+# An AWS region name (us-east-1, us-gov-west-1, eu-central-2, ...), to catch typos in region switches.
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
 _RULE = re.compile(
     r"^(?P<service>[a-z0-9-]+):(?P<operation>[A-Za-z0-9]+)(?:@(?P<account>\d{12}))?(?:=(?P<code>[\w.]+))?$"
 )
@@ -115,13 +119,18 @@ def _account_entered(request: AwsRequest, caller_account: str) -> str:
 
 @dataclass(frozen=True)
 class FaultSettings:
-    """The faults in force. Runtime changes (``FaultSettings.replace``) may not touch ``seed``."""
+    """The faults in force. Runtime changes (``FaultSettings.replace``) may not touch ``seed``.
+
+    ``no_transaction_search`` lists the regions where X-Ray's trace segment destination operations do not exist
+    (as in AWS GovCloud, where "Transaction Search is not available"), see ``localaws.transaction_search``.
+    """
 
     latency_ms: float = 0.0
     throttle_rate: float = 0.0
     updating_seconds: float = 1.0
     fail: tuple[FailRule, ...] = ()
     seed: int = 0
+    no_transaction_search: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -130,6 +139,9 @@ class FaultSettings:
             raise ValueError(f"throttle_rate must be between 0 and 1, got {self.throttle_rate}")
         if self.updating_seconds < 0:
             raise ValueError(f"updating_seconds must be >= 0, got {self.updating_seconds}")
+        bad_regions = [region for region in self.no_transaction_search if not _REGION.match(region)]
+        if bad_regions:
+            raise ValueError(f"no_transaction_search must list region names such as us-gov-west-1, got {bad_regions}")
 
     @classmethod
     def create(
@@ -140,9 +152,11 @@ class FaultSettings:
         updating_seconds: float = 1.0,
         fail: Iterable[str | FailRule] = (),
         seed: int = 0,
+        no_transaction_search: Iterable[str] = (),
     ) -> FaultSettings:
         rules = tuple(rule if isinstance(rule, FailRule) else FailRule.parse(rule) for rule in fail)
-        return cls(float(latency_ms), float(throttle_rate), float(updating_seconds), rules, int(seed))
+        regions = _regions(no_transaction_search)
+        return cls(float(latency_ms), float(throttle_rate), float(updating_seconds), rules, int(seed), regions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FaultSettings:
@@ -163,16 +177,17 @@ class FaultSettings:
                 latency_ms=number("LOCALAWS_LATENCY_MS", 0.0),
                 throttle_rate=number("LOCALAWS_THROTTLE_RATE", 0.0),
                 updating_seconds=number("LOCALAWS_UPDATING_SECONDS", 1.0),
-                fail=re.split(r"[,\s]+", env["LOCALAWS_FAIL"].strip()) if env.get("LOCALAWS_FAIL") else (),
+                fail=_split(env.get("LOCALAWS_FAIL")),
                 seed=seed,
+                no_transaction_search=_split(env.get("LOCALAWS_NO_TRANSACTION_SEARCH")),
             )
         except ValueError as error:
             raise ValueError(f"LOCALAWS_* settings: {error}") from None
 
     def replace(self, changes: Mapping[str, object]) -> FaultSettings:
         """These settings with the given JSON fields replaced (``latency_ms``, ``throttle_rate``,
-        ``updating_seconds``, ``fail``); fields not given stay."""
-        unknown = set(changes) - {"latency_ms", "throttle_rate", "updating_seconds", "fail"}
+        ``updating_seconds``, ``fail``, ``no_transaction_search``); fields not given stay."""
+        unknown = set(changes) - {"latency_ms", "throttle_rate", "updating_seconds", "fail", "no_transaction_search"}
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         updated: dict[str, object] = {}
@@ -187,6 +202,11 @@ class FaultSettings:
             if not isinstance(specs, list | tuple) or not all(isinstance(spec, str) for spec in specs):
                 raise ValueError(f"fail must be a list of strings, got {specs!r}")
             updated["fail"] = tuple(FailRule.parse(spec) for spec in specs)
+        if "no_transaction_search" in changes:
+            regions = changes["no_transaction_search"]
+            if not isinstance(regions, list | tuple) or not all(isinstance(region, str) for region in regions):
+                raise ValueError(f"no_transaction_search must be a list of region names, got {regions!r}")
+            updated["no_transaction_search"] = _regions(regions)
         return dataclasses.replace(self, **updated)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, object]:
@@ -196,7 +216,18 @@ class FaultSettings:
             "updating_seconds": self.updating_seconds,
             "fail": [str(rule) for rule in self.fail],
             "seed": self.seed,
+            "no_transaction_search": list(self.no_transaction_search),
         }
+
+
+def _split(value: str | None) -> list[str]:
+    """A comma- or space-separated ``LOCALAWS_*`` list."""
+    return re.split(r"[,\s]+", value.strip()) if value and value.strip() else []
+
+
+def _regions(regions: Iterable[str]) -> tuple[str, ...]:
+    """Region names, each once, in the order given."""
+    return tuple(dict.fromkeys(region.strip() for region in regions))
 
 
 def fault_changes(
@@ -205,6 +236,7 @@ def fault_changes(
     throttle_rate: float | None = None,
     updating_seconds: float | None = None,
     fail: Iterable[str] | None = None,
+    no_transaction_search: Iterable[str] | None = None,
 ) -> dict[str, object]:
     """The JSON body of ``POST /_localaws/faults`` for the given keyword arguments (None = leave as is)."""
     changes: dict[str, object] = {}
@@ -216,6 +248,8 @@ def fault_changes(
         changes["updating_seconds"] = updating_seconds
     if fail is not None:
         changes["fail"] = list(fail)
+    if no_transaction_search is not None:
+        changes["no_transaction_search"] = list(no_transaction_search)
     return changes
 
 
@@ -252,6 +286,10 @@ class FaultInjector:
             if error is None or rate <= 0.0 or self._random.random() >= rate:
                 return None
         return error
+
+    def lacks_transaction_search(self, region: str) -> bool:
+        """True when the region is switched to have no CloudWatch Transaction Search."""
+        return region in self._settings.no_transaction_search
 
     def failure(self, request: AwsRequest, caller_account: str) -> tuple[str, int] | None:
         """The error code and status to fail this call with, if a fail rule matches it."""

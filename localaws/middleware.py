@@ -1,4 +1,5 @@
-"""The localaws WSGI app: moto's server wrapped with X-Ray encryption config, account:ListRegions, a call log,
+"""The localaws WSGI app: moto's server wrapped with what moto lacks or gets wrong (X-Ray encryption config and
+trace segment destination, CloudWatch Logs key association, KMS key lifecycle, account:ListRegions), a call log,
 injected faults and the ``/_localaws/*`` control endpoints.
 
 Every AWS request goes through latency, then throttling (X-Ray and KMS), then ``--fail`` rules, then the
@@ -17,7 +18,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from localaws import account, moto_bridge, xray
+from localaws import account, kms, logs, moto_bridge, transaction_search, xray
 from localaws.calls import CallLog
 from localaws.faults import FaultInjector, FaultSettings
 from localaws.protocol import AwsRequest, error_response
@@ -38,7 +39,8 @@ _KMS_KEY_PARAMS = ("KeyId", "TargetKeyId", "DestinationKeyId")
 
 
 class LocalAWSApp:
-    """WSGI app. ``calls``, ``faults`` and ``xray`` are the live state, also reachable over HTTP."""
+    """WSGI app. ``calls`` and ``faults`` are the live state reachable over HTTP; ``xray``,
+    ``trace_destinations``, ``logs_keys`` and ``kms`` hold the emulated services' own state."""
 
     def __init__(
         self,
@@ -51,6 +53,9 @@ class LocalAWSApp:
         self.calls = CallLog()
         self.faults = FaultInjector(settings or FaultSettings())
         self.xray = xray.XRayEncryption(moto_bridge.find_kms_key, clock=clock)
+        self.trace_destinations = transaction_search.TraceSegmentDestinations(moto_bridge.find_kms_key, clock=clock)
+        self.logs_keys = logs.LogsKeys(moto_bridge.find_kms_key)
+        self.kms = kms.KeyLifecycle()
         self._moto = moto_app or moto_bridge.create_moto_app()
         self._sleep = sleep
 
@@ -63,9 +68,12 @@ class LocalAWSApp:
         return self._aws(environ, start_response)
 
     def reset(self) -> None:
-        """moto's state (through its own ``/moto-api/reset``), X-Ray state, call log and faults."""
+        """moto's state (through its own ``/moto-api/reset``), emulated state, call log and faults."""
         Client(self._moto).post("/moto-api/reset")
         self.xray.reset()
+        self.trace_destinations.reset()
+        self.logs_keys.reset()
+        self.kms.reset()
         self.calls.clear()
         self.faults.reset()
 
@@ -97,16 +105,37 @@ class LocalAWSApp:
             return error_response(request, code, message, status)(environ, start_response)
 
         self.calls.record(**log)
-        if request.service == "xray" and request.operation in xray.OPERATIONS:
-            return self.xray.handle(request, caller, settings.updating_seconds)(environ, start_response)
-        if request.service == "account" and request.operation in account.OPERATIONS:
-            return account.list_regions(request)(environ, start_response)
+        response = self._emulated(request, caller, settings)
+        if response is not None:
+            return response(environ, start_response)
         if request.service == "kms":
             self._prepare_managed_keys(request, caller)
+            if request.operation == "CreateKey":
+                defaults = kms.create_key_defaults(request.params)
+                if defaults is not None:
+                    _replace_body(environ, json.dumps(defaults).encode())
             owner = _cross_account_key_owner(request, caller)
             if owner is not None:
                 environ["HTTP_X_MOTO_ACCOUNT_ID"] = owner  # moto's own override of the account it acts in
         return self._moto(environ, start_response)
+
+    def _emulated(self, request: AwsRequest, caller: str, settings: FaultSettings) -> Response | None:
+        """The answer of an operation localaws serves itself, or None for moto to serve."""
+        service, operation = request.service, request.operation
+        if service == "xray" and operation in xray.OPERATIONS:
+            return self.xray.handle(request, caller, settings.updating_seconds)
+        if service == "xray" and operation in transaction_search.OPERATIONS:
+            available = not self.faults.lacks_transaction_search(request.region)
+            return self.trace_destinations.handle(request, caller, settings.updating_seconds, available)
+        if service == "logs" and operation in logs.OPERATIONS:
+            return self.logs_keys.handle(request, caller)
+        if service == "logs" and operation == "CreateLogGroup":
+            return self.logs_keys.refuse_create(request, caller)
+        if service == "kms" and operation in kms.OPERATIONS:
+            return self.kms.handle(request, caller)
+        if service == "account" and operation in account.OPERATIONS:
+            return account.list_regions(request)
+        return None
 
     def _prepare_managed_keys(self, request: AwsRequest, caller: str) -> None:
         """Make an ``alias/aws/*`` named in a KMS call an AWS managed key before moto sees it, so that moto's
@@ -161,9 +190,13 @@ def _cross_account_key_owner(request: AwsRequest, caller: str) -> str | None:
 def _buffer_body(environ: WSGIEnvironment) -> bytes:
     """Read the body once (werkzeug handles Content-Length and chunked input) and put it back for moto."""
     body: bytes = get_input_stream(environ).read()
+    _replace_body(environ, body)
+    return body
+
+
+def _replace_body(environ: WSGIEnvironment, body: bytes) -> None:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    return body
 
 
 def _json(document: object, status: int = 200) -> Response:

@@ -6,7 +6,12 @@ Everything else in localaws speaks HTTP to moto's WSGI app or calls the function
 - ``moto.iam.models.get_account_id_from``: how moto maps an access key to an account (keys minted by moto's
   STS AssumeRole are registered in the *target* account's IAM backend, so they map there).
 - ``moto.kms.models.kms_backends`` and ``moto.kms.utils.RESERVED_ALIASES``: to look up KMS keys for X-Ray and
-  to create AWS managed keys (``alias/aws/xray``) lazily.
+  to create AWS managed keys (``alias/aws/xray``) lazily; and the attributes of moto's ``Key`` that its own
+  responses render (``key_state``, ``enabled``, ``deletion_date``, ``key_rotation_status``, ``policy``), which
+  ``localaws.kms`` sets for the key lifecycle operations moto 5.2.5 gets wrong.
+- ``moto.logs.models.logs_backends``: log groups, which X-Ray creates (``aws/spans``) and whose ``kms_key_id``
+  CloudWatch Logs ``AssociateKmsKey``/``DisassociateKmsKey`` (absent from moto 5.2.5) set; moto's
+  ``DescribeLogGroups`` renders that attribute as ``kmsKeyId``.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from moto.iam.models import get_account_id_from
 from moto.kms.models import kms_backends
 from moto.kms.utils import RESERVED_ALIASES
+from moto.logs.models import logs_backends
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -63,13 +70,18 @@ def account_for(access_key: str | None, account_header: str | None = None) -> st
 
 @dataclass(frozen=True)
 class KmsKey:
-    """What X-Ray needs to know about a KMS key."""
+    """What localaws needs to know about a KMS key (``deletion_date`` in seconds since the epoch)."""
 
     arn: str
+    key_id: str
     key_state: str
     key_spec: str
     key_usage: str
     key_manager: str
+    origin: str
+    policy: str
+    rotation_enabled: bool
+    deletion_date: float | None
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,76 @@ def ensure_aws_managed_key(location: KeyLocation) -> KmsKey | None:
     return _facts(key)
 
 
+def set_key_state(key_arn: str, key_state: str, deletion_date: float | None = None) -> KmsKey:
+    """Put a key in a state; ``Enabled`` in moto's DescribeKey follows it, ``DeletionDate`` is shown while
+    ``PendingDeletion`` (moto's ``Key.to_dict``)."""
+    key = _key_by_arn(key_arn)
+    key.key_state = key_state
+    key.enabled = key_state == "Enabled"
+    # moto keeps naive UTC datetimes (moto.core.utils.utcnow) and renders them with unix_time.
+    key.deletion_date = (
+        None if deletion_date is None else datetime.fromtimestamp(deletion_date, UTC).replace(tzinfo=None)
+    )
+    return _facts(key)
+
+
+def set_key_rotation(key_arn: str, enabled: bool) -> KmsKey:
+    key = _key_by_arn(key_arn)
+    key.key_rotation_status = enabled
+    return _facts(key)
+
+
+def set_key_policy(key_arn: str, policy: str) -> KmsKey:
+    key = _key_by_arn(key_arn)
+    key.policy = policy
+    return _facts(key)
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    """A CloudWatch Logs log group: its ARN without the ``:*`` suffix (DescribeLogGroups' ``logGroupArn``)."""
+
+    name: str
+    arn: str
+    kms_key_id: str | None
+
+
+def find_log_group(account: str, region: str, name: str) -> LogGroup | None:
+    backend = _logs_backend(account, region)
+    group = backend.groups.get(name) if backend is not None else None
+    return _log_group(group) if group is not None else None
+
+
+def create_log_group(account: str, region: str, name: str, kms_key_id: str | None = None) -> LogGroup:
+    """Create a log group as an AWS service would (no name checks): X-Ray creates ``aws/spans``, a name that
+    CreateLogGroup refuses to callers. Raises ValueError if the group exists or moto lacks the region."""
+    backend = _logs_backend(account, region)
+    if backend is None:
+        raise ValueError(f"no CloudWatch Logs in region {region}")
+    if name in backend.groups:
+        raise ValueError(f"log group {name} exists")
+    return _log_group(backend.create_log_group(name, {}, kmsKeyId=kms_key_id))
+
+
+def set_log_group_kms_key(account: str, region: str, name: str, kms_key_id: str | None) -> LogGroup | None:
+    """Associate a key with a log group (None disassociates); None when there is no such group."""
+    backend = _logs_backend(account, region)
+    group = backend.groups.get(name) if backend is not None else None
+    if group is None:
+        return None
+    group.kms_key_id = kms_key_id
+    return _log_group(group)
+
+
+def _key_by_arn(key_arn: str) -> Any:
+    location = KeyLocation.parse(key_arn, "", "")
+    backend = _kms_backend(location)
+    key = backend.keys.get(location.ref.removeprefix("key/")) if backend is not None else None
+    if key is None:
+        raise KeyError(f"no KMS key {key_arn}")
+    return key
+
+
 def _kms_backend(location: KeyLocation) -> Any:
     try:
         return kms_backends[location.account][location.region]
@@ -146,13 +228,30 @@ def _kms_backend(location: KeyLocation) -> Any:
         return None
 
 
+def _logs_backend(account: str, region: str) -> Any:
+    try:
+        return logs_backends[account][region]
+    except KeyError:  # a region moto does not know: no log group can live there
+        return None
+
+
 def _facts(key: Any) -> KmsKey:
+    deletion_date = key.deletion_date
     return KmsKey(
         arn=str(key.arn),
+        key_id=str(key.id),
         key_state=str(key.key_state),
         key_spec=str(key.key_spec),
         # moto stores None when CreateKey had no KeyUsage; AWS's default is ENCRYPT_DECRYPT
         # (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html, KeyUsage).
         key_usage=str(key.key_usage or "ENCRYPT_DECRYPT"),
         key_manager=str(key.key_manager),
+        origin=str(key.origin),
+        policy=str(key.policy),
+        rotation_enabled=bool(key.key_rotation_status),
+        deletion_date=None if deletion_date is None else deletion_date.replace(tzinfo=UTC).timestamp(),
     )
+
+
+def _log_group(group: Any) -> LogGroup:
+    return LogGroup(name=str(group.name), arn=str(group.arn), kms_key_id=group.kms_key_id or None)

@@ -139,6 +139,15 @@ def error_response(request: AwsRequest, code: str, message: str, status: int) ->
     return Response(json.dumps({"__type": code, "message": message}), status, headers, content_type=content_type)
 
 
+def partition_of(region: str) -> str:
+    """The partition of a region, as ARNs name it (botocore/data/endpoints.json: aws, aws-cn, aws-us-gov)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def json_response(document: Mapping[str, Any]) -> Response:
     """A 200 rest-json/json answer."""
     return Response(json.dumps(document), 200, {"x-amzn-RequestId": str(uuid.uuid4())}, content_type="application/json")

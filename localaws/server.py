@@ -54,6 +54,7 @@ class LocalAWS:
         throttle_rate: float = 0.0,
         fail: Iterable[str] = (),
         seed: int = 0,
+        no_transaction_search: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
@@ -64,6 +65,7 @@ class LocalAWS:
             updating_seconds=updating_seconds,
             fail=fail,
             seed=seed,
+            no_transaction_search=no_transaction_search,
         )
         self.app = LocalAWSApp(settings, clock=clock)
         self._host = host
@@ -106,7 +108,7 @@ class LocalAWS:
         return self.app.calls.entries()
 
     def reset(self) -> None:
-        """moto, X-Ray state, call log and faults as when the server started (``POST /_localaws/reset``)."""
+        """moto, emulated state, call log and faults as when the server started (``POST /_localaws/reset``)."""
         self.app.reset()
 
     def set_faults(
@@ -116,9 +118,14 @@ class LocalAWS:
         throttle_rate: float | None = None,
         updating_seconds: float | None = None,
         fail: Iterable[str] | None = None,
+        no_transaction_search: Iterable[str] | None = None,
     ) -> dict[str, object]:
         """Replace the given fault settings, keep the rest (``POST /_localaws/faults``); returns them all."""
         changes = fault_changes(
-            latency_ms=latency_ms, throttle_rate=throttle_rate, updating_seconds=updating_seconds, fail=fail
+            latency_ms=latency_ms,
+            throttle_rate=throttle_rate,
+            updating_seconds=updating_seconds,
+            fail=fail,
+            no_transaction_search=no_transaction_search,
         )
         return self.app.faults.update(changes).to_json()

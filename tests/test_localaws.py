@@ -406,6 +406,7 @@ def test_faults_endpoint_replaces_given_fields_and_reset_restores_start_settings
         "updating_seconds": UPDATING_SECONDS,
         "fail": ["sns:Publish"],
         "seed": 0,
+        "no_transaction_search": [],
     }
     assert second == {**first, "throttle_rate": 0.5}
     assert aws.app.faults.settings == FaultSettings(updating_seconds=UPDATING_SECONDS)
