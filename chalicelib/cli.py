@@ -102,7 +102,7 @@ def exit_code(rows: Sequence[Mapping[str, Any]]) -> int:
 
 
 def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    cells = [[safe_text(r[c] if r[c] is not None else "-") for c in COLUMNS] for r in rows]
+    cells = [[safe_text(r.get(c) if r.get(c) is not None else "-") for c in COLUMNS] for r in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
