@@ -127,16 +127,9 @@ class KeyLifecycle:
 
     def _schedule_key_deletion(self, request: AwsRequest, account: str) -> dict[str, Any]:
         key = _key(request, account)
-        days = request.params.get("PendingWindowInDays", _DEFAULT_PENDING_WINDOW_DAYS)
-        low, high = _PENDING_WINDOW_DAYS
-        if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
-            # Assumption: the model's own range is 1-365, so AWS's refusal is service logic; we answer it the
-            # way KMS answers constraint violations.
-            raise KmsError(
-                "ValidationException",
-                f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: "
-                f"Member must have value between {low} and {high}",
-            )
+        # Assumption: the model's own range is 1-365, so refusing 1-6 and 31-365 is service logic; answered the
+        # way KMS answers constraint violations.
+        days = _days(request, "PendingWindowInDays", _DEFAULT_PENDING_WINDOW_DAYS, _PENDING_WINDOW_DAYS)
         if key.key_state == "PendingDeletion":
             raise KmsError("KMSInvalidStateException", f"{key.arn} is pending deletion.")
         deletion_date = self._now() + days * _DAY
@@ -209,14 +202,7 @@ class KeyLifecycle:
 
     def _enable_key_rotation(self, request: AwsRequest, account: str) -> dict[str, Any]:
         key = _rotatable(_key(request, account))
-        period = request.params.get("RotationPeriodInDays", _DEFAULT_ROTATION_PERIOD_DAYS)
-        low, high = _ROTATION_PERIOD_DAYS
-        if isinstance(period, bool) or not isinstance(period, int) or not low <= period <= high:
-            raise KmsError(
-                "ValidationException",
-                f"1 validation error detected: Value '{period}' at 'rotationPeriodInDays' failed to satisfy "
-                f"constraint: Member must have value between {low} and {high}",
-            )
+        period = _days(request, "RotationPeriodInDays", _DEFAULT_ROTATION_PERIOD_DAYS, _ROTATION_PERIOD_DAYS)
         previous = self._rotations.get(key.arn) if key.rotation_enabled else None
         # A new period for a key already rotating keeps its schedule's start (assumption).
         self._rotations[key.arn] = _Rotation(period, previous.enabled_at if previous else self._now())
@@ -301,6 +287,21 @@ def _rotatable(key: KmsKey) -> KmsKey:
     if key.key_state != "Enabled":
         raise KmsError("KMSInvalidStateException", f"{key.arn} is {key.key_state}.")
     return key
+
+
+def _days(request: AwsRequest, name: str, default: int, bounds: tuple[int, int]) -> int:
+    """A number of days within bounds; else ValidationException in the wording KMS uses for constraint violations
+    ("1 validation error detected: Value ... at '...' failed to satisfy constraint: ...")."""
+    value = request.params.get(name, default)
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        wire_name = name[0].lower() + name[1:]
+        raise KmsError(
+            "ValidationException",
+            f"1 validation error detected: Value '{value}' at '{wire_name}' failed to satisfy constraint: "
+            f"Member must have value between {low} and {high}",
+        )
+    return value
 
 
 def _policy_name(request: AwsRequest) -> str:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from localaws import FaultSettings, LocalAWS, LocalAWSClient, admin_session
 from localaws.__main__ import parse_settings
 from localaws.logs import policy_allows_logs
 from tests.test_localaws import run_aws_cli
+from tests.test_localaws_kms import NO_RETRIES, error_of
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -29,7 +29,6 @@ SPANS = "aws/spans"
 SPANS_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{SPANS}"
 UNKNOWN_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 UPDATING_SECONDS = 5.0
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
 @pytest.fixture
@@ -107,14 +106,6 @@ def spans_group(region: str = REGION) -> dict[str, Any] | None:
 def destination(client: XRayClient | None = None) -> dict[str, str]:
     answer = (client or xray()).get_trace_segment_destination()
     return {"Destination": answer["Destination"], "Status": answer["Status"]}
-
-
-def error_of(call: Callable[[], object]) -> tuple[str, str, int]:
-    """(code, message, HTTP status) of the ClientError the call raises."""
-    with pytest.raises(ClientError) as raised:
-        call()
-    response = raised.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 # --- GetTraceSegmentDestination / UpdateTraceSegmentDestination ----------------------------------------------
