@@ -331,9 +331,9 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         f"{len(failed_accounts)} account(s) failed"
     )
     count_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-    header = f"{'ACCOUNT':<14}{'REGION':<17}{'VERDICT':<19}{'OUTCOME':<15}DETAIL"
+    header = f"{'ACCOUNT':<14}{'REGION':<17}{'VERDICT':<25}{'OUTCOME':<15}DETAIL"
     rows = [
-        f"{r['account']:<14}{r['region']:<17}{r['verdict']:<19}{r['outcome']:<15}{r['detail'] or r['reason']}"
+        f"{r['account']:<14}{r['region']:<17}{r['verdict']:<25}{r['outcome']:<15}{r['detail'] or r['reason']}"
         for r in bad
     ]
     shown = rows[:DIGEST_ROWS_IN_TEXT]

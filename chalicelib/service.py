@@ -45,7 +45,7 @@ from chalicelib.policy import (
 )
 from chalicelib.sessions import ClientFactory, call_aws, recording_calls
 from chalicelib.settings import Mode, Settings
-from chalicelib.spans import SpansStore
+from chalicelib.spans import SpansStore, logs_key_statement
 from chalicelib.storm import MemoryStorm, StormControl, SuppressedDrift, TableStorm
 from chalicelib.xray import XRayEncryption
 
@@ -435,18 +435,9 @@ class Responder:
             delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
 
 
-# The key-policy statement CloudWatch Logs needs to use the key for aws/spans ("Encrypt log data in CloudWatch Logs
-# using AWS KMS", CloudWatch Logs user guide; the encryption context names the log group ARN, without ":*").
-LOGS_KEY_POLICY_STATEMENT = (
-    '{"Sid":"AllowCloudWatchLogsForSpans","Effect":"Allow","Principal":{"Service":"logs.${AWS::Region}.${AWS::URLSuffix}"},'
-    '"Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*",'
-    '"Condition":{"ArnEquals":{"kms:EncryptionContext:aws:logs:arn":'
-    '"arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:aws/spans"}}}'
-)
-
-
 def _logs_grant_hint(error: AwsCallError) -> str:
-    return f"{error}. Add this statement to the approved key's policy, then re-check: {LOGS_KEY_POLICY_STATEMENT}"
+    statement = json.dumps(logs_key_statement(), separators=(",", ":"))
+    return f"{error}. Add this statement to the approved key's policy, then re-check: {statement}"
 
 
 def _combine(xray: Finding, spans: SpansFinding) -> Finding:

@@ -26,6 +26,29 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+def logs_key_statement(
+    partition: str = "${AWS::Partition}",
+    region: str = "${AWS::Region}",
+    account: str = "${AWS::AccountId}",
+    url_suffix: str = "${AWS::URLSuffix}",
+) -> dict[str, Any]:
+    """The key-policy statement that lets CloudWatch Logs use the approved key for `aws/spans` only.
+
+    From "Encrypt log data in CloudWatch Logs using AWS KMS" (CloudWatch Logs user guide): the regional logs service
+    principal, the five action groups, and the encryption context naming the log group ARN (no trailing ":*").
+    The defaults are CloudFormation substitutions, as the alert quotes it and the member template uses it.
+    """
+    group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{SPANS_LOG_GROUP}"
+    return {
+        "Sid": "AllowCloudWatchLogsForSpans",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.{url_suffix}"},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+        "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+    }
+
+
 class SpansStore:
     """Reads where X-Ray sends spans and how `aws/spans` is encrypted; puts the approved key on `aws/spans`."""
 

@@ -23,6 +23,7 @@ from moto.sns.models import sns_backends
 import app
 from chalicelib import cli, runtime
 from chalicelib.log import configure_logging
+from chalicelib.spans import logs_key_statement
 from chalicelib.sweep import TABLE_KEYS
 from localaws import LocalAWS, admin_session
 
@@ -69,8 +70,13 @@ def approved_key(account: str, region: str) -> str:
     """Steps 1-3 of the remediation guide in one member account and region."""
     session = admin_session(account, region)
     kms = session.client("kms")
+    root = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "kms:*", "Resource": "*"}  # fmt: skip
+    policy = {"Version": "2012-10-17", "Statement": [root, logs_key_statement("aws", region, account, "amazonaws.com")]}
     arn: str = kms.create_key(
-        Description="X-Ray trace encryption", Tags=[{"TagKey": "purpose", "TagValue": "xray-encryption"}]
+        Description="X-Ray trace encryption",
+        Tags=[{"TagKey": "purpose", "TagValue": "xray-encryption"}],
+        Policy=json.dumps(policy),
     )["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName="alias/xray-encryption", TargetKeyId=arn)
     kms.enable_key_rotation(KeyId=arn.rsplit("/", maxsplit=1)[-1])
@@ -164,9 +170,43 @@ def responder_part() -> None:
     print(textwrap.indent("\n".join(line for line in email.splitlines() if line.startswith(("Who", "Action"))), "   "))
 
 
+def spans_part() -> None:
+    step("6. Transaction Search: a developer sends every span to CloudWatch Logs (aws/spans), without a key")
+    session = admin_session(MEMBER, REGION)
+    session.client("xray").put_encryption_config(Type="KMS", KeyId="alias/xray-encryption")  # incident over
+    while "UPDATING" in live(MEMBER, REGION):
+        time.sleep(0.2)
+    show("X-Ray", f"{live(MEMBER, REGION)} (restored after the break-glass incident)")
+    session.client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
+    show("spans", f"{RED}{spans_store(MEMBER, REGION)}{RESET}")
+    event = json.loads((EVENTS / "transaction-search-enabled.json").read_text())
+    show("event", f"CloudTrail {event['detail']['eventID']} (tests/events/transaction-search-enabled.json)")
+    mark = sent_count()
+    with deployment(XRAY_GUARD_MODE="revert") as app:
+        result = app.on_xray_encryption_change(event, LambdaContext("on_xray_encryption_change"))
+    show("returned", json.dumps(result))
+    show("spans", f"{GREEN}{spans_store(MEMBER, REGION)}{RESET}")
+    show("X-Ray", live(MEMBER, REGION))
+    print(f"   subject: {published(mark)[0]['subject']}")
+    email = published(mark)[0]["email"]
+    print(
+        textwrap.indent("\n".join(line for line in email.splitlines() if line.startswith(("Spans", "Action"))), "   ")
+    )
+
+
+def spans_store(account: str, region: str) -> str:
+    session = admin_session(account, region)
+    destination = session.client("xray").get_trace_segment_destination()
+    groups = session.client("logs").describe_log_groups(logGroupNamePrefix="aws/spans")["logGroups"]
+    key = next((g.get("kmsKeyId") for g in groups if g["logGroupName"] == "aws/spans"), None)
+    return f"destination {destination['Destination']} ({destination['Status']}), aws/spans " + (
+        f"on {key}" if key else "WITHOUT a KMS key (CloudWatch Logs default)"
+    )
+
+
 def org_part() -> None:
     regions = "us-east-1,eu-west-1,ap-southeast-2"
-    step("6. An organization: two new member accounts, three regions, the sweep infrastructure")
+    step("7. An organization: two new member accounts, three regions, the sweep infrastructure")
     org = boto3.client("organizations", region_name="us-east-1")
     org.create_organization(FeatureSet="ALL")
     accounts = [
@@ -179,8 +219,10 @@ def org_part() -> None:
     payments, analytics = accounts
     admin_session(payments, "ap-southeast-2").client("xray").put_encryption_config(Type="NONE")
     admin_session(analytics, "us-east-1").client("xray").put_encryption_config(Type="KMS", KeyId="alias/aws/xray")
+    admin_session(payments, "eu-west-1").client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
     show("accounts", f"management/central {CENTRAL}, members {payments} (payments), {analytics} (analytics)")
-    show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key")
+    show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key,")
+    show("", f"{payments} eu-west-1 Transaction Search on with aws/spans unencrypted")
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     ddb.create_table(
         TableName="xray-guard-sweeps",
@@ -190,11 +232,11 @@ def org_part() -> None:
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
 
-    step("7. The operator's audit, before: python -m chalicelib.cli audit --accounts org --regions ...")
+    step("8. The operator's audit, before: python -m chalicelib.cli audit --accounts org --regions ...")
     code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=dict(os.environ))
     show("exit code", f"{code} (1 = drift found)")
 
-    step("8. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
+    step("9. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
     mark = sent_count()
     with deployment(
         XRAY_GUARD_MODE="revert", XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=regions,
@@ -216,7 +258,7 @@ def org_part() -> None:
     print(f"\n   SNS subject: {BOLD}{digest['subject']}{RESET}")
     box("digest email rendering", digest["email"])
 
-    step("9. The audit, after the sweep")
+    step("10. The audit, after the sweep")
     code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=dict(os.environ))
     show("exit code", f"{code} (0 = all compliant)")
 
@@ -240,6 +282,7 @@ def main() -> int:
             print(f"{BOLD}xray-guard demo{RESET} on localaws at {aws.endpoint_url} (nothing leaves this machine)")
             print(f"{DIM}One JSON log line per decision goes to {LOG.relative_to(ROOT)}{RESET}")
             responder_part()
+            spans_part()
             org_part()
         calls = aws.calls()
         print(f"\n{DIM}{len(calls)} AWS calls served by localaws during the demo.{RESET}")

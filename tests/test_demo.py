@@ -19,5 +19,7 @@ def test_demo_runs_end_to_end() -> None:
     out = result.stdout
     assert "Reverted to the approved key and VERIFIED" in out
     assert "Alert only, nothing changed: the actor is an exempt (break-glass) principal." in out
-    assert "2 of 9 regions found non-compliant, 2 reverted, 0 account(s) failed" in out
+    assert "3 of 9 regions found non-compliant, 3 reverted, 0 account(s) failed" in out
     assert "exit code  0 (0 = all compliant)" in out
+    assert "Associated the approved key with aws/spans and VERIFIED by re-read" in out
+    assert "drift-spans-unencrypted" in out

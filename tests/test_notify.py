@@ -143,7 +143,7 @@ def test_digest_counts_table_and_failed_accounts() -> None:
     assert len(message.subject) <= 100
     assert "1 of 17 regions found non-compliant, 1 reverted, 1 account(s) failed" in message.subject
     email = message.message["email"]
-    assert "222222222222  eu-west-1        drift-none         reverted" in email
+    assert "222222222222  eu-west-1        drift-none               reverted" in email
     assert "444444444444: AccessDenied on sts:AssumeRole" in email
     machine = json.loads(message.message["sqs"])
     assert machine["counts"] == {"compliant": 16, "drift-none": 1}

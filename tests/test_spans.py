@@ -12,10 +12,10 @@ import pytest
 
 from chalicelib.cli import main
 from chalicelib.errors import RemediationFailed
+from chalicelib.spans import logs_key_statement
 from tests.conftest import MEMBER, MEMBER_REGION, World, load_event
 
 ROOT = f"arn:aws:iam::{MEMBER}:root"
-SPANS_ARN = f"arn:aws:logs:{MEMBER_REGION}:{MEMBER}:log-group:aws/spans"
 
 
 def key_policy(*, logs: bool = True) -> str:
@@ -24,16 +24,7 @@ def key_policy(*, logs: bool = True) -> str:
         {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
     ]
     if logs:
-        statements.append(
-            {
-                "Sid": "AllowCloudWatchLogsForSpans",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{MEMBER_REGION}.amazonaws.com"},
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                "Resource": "*",
-                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": SPANS_ARN}},
-            }
-        )
+        statements.append(logs_key_statement("aws", MEMBER_REGION, MEMBER, "amazonaws.com"))
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
