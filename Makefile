@@ -45,10 +45,10 @@ package: venv
 	@ls -l build/package
 
 # The packaged template as CloudFormation will run it (SAM transform offline, aws-sam-translator), then cfn-lint
-# on it and on the member template. The SCP and the policy files are checked by tests/test_infra.py.
+# on it and on both member templates. The SCP and the policy files are checked by tests/test_infra.py.
 cfn-lint: package
 	$(PY) -m infra.sam_transform build/package/sam.json build/package/cloudformation.json
-	$(VENV)/bin/cfn-lint build/package/cloudformation.json infra/member-stackset.yaml
+	$(VENV)/bin/cfn-lint build/package/cloudformation.json infra/member-roles.yaml infra/member-rules.yaml
 
 bench: venv
 	$(PY) -m bench
