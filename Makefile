@@ -44,8 +44,11 @@ package: venv
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/central.json build/package
 	@ls -l build/package
 
+# The packaged template as CloudFormation will run it (SAM transform offline, aws-sam-translator), then cfn-lint
+# on it and on both member templates. The SCP and the policy files are checked by tests/test_infra.py.
 cfn-lint: package
-	$(VENV)/bin/cfn-lint build/package/sam.json infra/member-stackset.yaml
+	$(PY) -m infra.sam_transform build/package/sam.json build/package/cloudformation.json
+	$(VENV)/bin/cfn-lint build/package/cloudformation.json infra/member-roles.yaml infra/member-rules.yaml
 
 bench: venv
 	$(PY) -m bench

@@ -49,7 +49,10 @@ def list_accounts(responder: Responder) -> list[str]:
     if explicit is not None:
         return list(explicit)
     clients = responder.clients
-    org = clients.client(clients.home_account(), "us-east-1", "organizations")
+    # Any region of the home partition: botocore's endpoint rule set sends Organizations (and Account
+    # Management) calls to that partition's one global endpoint and signing region (us-east-1,
+    # us-gov-west-1 or cn-northwest-1; botocore/data/organizations/*/endpoint-rule-set-1.json).
+    org = clients.client(clients.home_account(), clients.region, "organizations")
     pages = paginate(org, "organizations", "ListAccounts", "list_accounts")
     return [a["Id"] for page in pages for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
 
@@ -59,7 +62,7 @@ def enabled_regions(responder: Responder, account: str) -> list[str]:
     if responder.settings.regions:
         return list(responder.settings.regions)
     clients = responder.clients
-    home_region = "us-east-1"
+    home_region = clients.region  # in the home partition; see list_accounts for the global endpoint
     try:
         acct = clients.client(account, home_region, "account")
         pages = paginate(
