@@ -126,19 +126,31 @@ hostile_events = st.one_of(
 
 def check_can_run(event: Any) -> bool:
     """The rule, stated independently of the parser: an event is usable when the envelope names an account and a
-    region, and it is an X-Ray PutEncryptionConfig call. Nothing else may make the parser reject it."""
+    region, and it is one of the calls the shared pattern names (X-Ray's encryption config or trace segment
+    destination; a CloudWatch Logs key or log-group call). Nothing else may make the parser reject it."""
     if not isinstance(event, dict) or not isinstance(event.get("detail"), dict):
         return False
     account, region, detail = event.get("account"), event.get("region"), event["detail"]
+    calls = {
+        ("aws.xray", "xray.amazonaws.com"): {"PutEncryptionConfig", "UpdateTraceSegmentDestination"},
+        ("aws.logs", "logs.amazonaws.com"): {
+            "AssociateKmsKey",
+            "DisassociateKmsKey",
+            "DeleteLogGroup",
+            "CreateLogGroup",
+        },
+    }
+    source, event_source = event.get("source"), detail.get("eventSource")
+    names = (
+        calls.get((source, event_source), set()) if isinstance(source, str) and isinstance(event_source, str) else set()
+    )
     return (
-        event.get("source") == "aws.xray"
-        and event.get("detail-type") == "AWS API Call via CloudTrail"
+        event.get("detail-type") == "AWS API Call via CloudTrail"
         and isinstance(account, str)
         and ASCII_ACCOUNT.fullmatch(account) is not None
         and isinstance(region, str)
         and ASCII_REGION.fullmatch(region) is not None
-        and detail.get("eventSource") == "xray.amazonaws.com"
-        and detail.get("eventName") == "PutEncryptionConfig"
+        and detail.get("eventName") in names
     )
 
 

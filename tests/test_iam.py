@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from cfnlint.decode import decode
 import app as app_module
 from chalicelib.errors import RemediationFailed
 from chalicelib.runtime import Runtime, build
+from chalicelib.storm import SuppressedDrift, TableStorm
 from chalicelib.sweep import TABLE_KEYS, SweepMessage, SweepStore
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 
@@ -48,11 +50,8 @@ EVENT_SOURCE_MAPPING = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 # kms:GenerateDataKey and kms:Decrypt on it (SNS developer guide, "Encryption at rest", key management).
 # localaws (moto) does not call KMS for an encrypted topic, so these never show in the call log.
 PUBLISH_TO_ENCRYPTED_TOPIC = {"kms:GenerateDataKey", "kms:Decrypt"}
-# Granted ahead of code that another change adds: storm-control items (issue 9 §6) live in the sweeps table
-# under partition keys "storm#<account>#<region>"; the event handler may touch only those (dynamodb:LeadingKeys).
-RESERVED = {
-    "on_xray_encryption_change": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-}
+# Nothing is granted ahead of the code that calls it.
+RESERVED: dict[str, set[str]] = {}
 
 
 # -- the policy documents ---------------------------------------------------------------------------------
@@ -366,12 +365,29 @@ def drive_on_xray_encryption_change(central: Central, seen: Observed) -> None:
     with pytest.raises(RemediationFailed):
         responder.on_event(_central_event())
     seen.add(world)
+    # The second store: Transaction Search on with aws/spans unencrypted; this key's policy does not let
+    # CloudWatch Logs use it, so the association is refused (still asked for: the permission is needed).
+    world.aws.set_faults(fail=[])
+    world.put(account=CENTRAL, region="us-east-1", Type="KMS", KeyId=APPROVED_ALIAS)
+    world.session(CENTRAL, "us-east-1").client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
+    event = load_event("transaction-search-enabled.json")
+    event["account"], event["region"] = CENTRAL, "us-east-1"
+    world.aws.app.calls.clear()
+    with pytest.raises(RemediationFailed):
+        responder.on_event(event)
+    seen.add(world)
 
 
 def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
     world = central.world
+    # Set up (not observed): an hour ago, storm control held back two drift alerts; the sweep recaps them.
+    an_hour_ago = time.time() - 3600
+    storm = TableStorm(boto3.client("dynamodb", region_name="us-east-1"), TABLE, clock=lambda: an_hour_ago)
+    for n in range(5):
+        storm.record(SuppressedDrift(MEMBER, MEMBER_REGION, f"event-{n}", "drift-none"), alert_mode=True)
     world.aws.app.calls.clear()
-    assert central.runtime("scheduled_sweep").sweeper().start()["accounts"] >= 1
+    started = central.runtime("scheduled_sweep").sweeper().start()
+    assert (started["storm_recaps"], started["accounts"] >= 1) == (1, True)
     seen.add(world)
 
 
@@ -393,6 +409,9 @@ def drive_sweep_account(central: Central, seen: Observed) -> None:
         ]
     ):
         body = _one_account_sweep(account, f"sweep-{i}")
+        # Transaction Search on with aws/spans unencrypted: the sweep associates the approved key (refused here:
+        # this key's policy does not let CloudWatch Logs use it; the call, and so the permission, is still needed).
+        world.session(account, region).client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
         _drift(world, (account, region))
         world.aws.set_faults(fail=faults)
         if "sns:Publish" in faults:
@@ -448,7 +467,9 @@ def member_role_policy() -> dict[str, Any]:
     assert template is not None
     role = template["Resources"]["XRayGuardMemberRole"]["Properties"]
     [policy] = role["Policies"]
-    document: dict[str, Any] = policy["PolicyDocument"]
+    document: dict[str, Any] = dict(policy["PolicyDocument"])
+    # A statement under Fn::If (the central approved keys) is read as deployed with its parameter set.
+    document["Statement"] = [s["Fn::If"][1] if "Fn::If" in s else s for s in document["Statement"]]
     return document
 
 
@@ -478,6 +499,8 @@ def test_each_role_allows_its_calls_on_the_resources_they_touch(function: str) -
         region = {"aws": "eu-west-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}[partition]
         arn = f"arn:{partition}:%s:{region}:{CENTRAL}:%s"
         sweep_keys = {"dynamodb:LeadingKeys": ["20260101T000000Z-ab12cd34"]}
+        if function == "scheduled_sweep":  # it queries only storm-control items (the recap), never a sweep's
+            sweep_keys = {"dynamodb:LeadingKeys": ["storm#491234"]}
         touches = {
             "sns:Publish": (arn % ("sns", "xray-guard-alerts"), {}),
             "sts:AssumeRole": (f"arn:{partition}:iam::{MEMBER}:role/XRayGuardMember", {}),

@@ -22,6 +22,7 @@ from cfnlint.decode import decode
 from chalicelib.domain import Actor
 from chalicelib.events import PATTERN
 from chalicelib.policy import is_exempt
+from chalicelib.spans import logs_key_statement
 from chalicelib.sweep import TABLE_KEYS
 from infra.sam_transform import TransformError, transform
 from tests.test_iam import (
@@ -51,6 +52,9 @@ DOCUMENTED_CONDITION_KEYS = {
     "aws:SecureTransport": "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-securetransport",
     "dynamodb:LeadingKeys": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html#amazondynamodb-policy-keys",
     "kms:ResourceAliases": "https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-resource-aliases",
+    # The CloudWatch Logs encryption context key (its value is the log group ARN): CloudWatch Logs user guide,
+    # "Encrypt log data in CloudWatch Logs using AWS KMS", step 2 (key policy).
+    "kms:EncryptionContext:aws:logs:arn": "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html",
 }  # fmt: skip
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 DOCUMENTED_OPERATORS = {
@@ -95,6 +99,7 @@ class Stack:
         defaults = {k: v.get("Default") for k, v in template.get("Parameters", {}).items() if "Default" in v}
         self.values = {**defaults, **params}
         self.values.update({"AWS::Partition": partition, "AWS::Region": region, "AWS::AccountId": "222222222222"})
+        self.values["AWS::URLSuffix"] = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
         self.conditions = template.get("Conditions", {})
 
     def resolve(self, node: Any) -> Any:
@@ -141,6 +146,19 @@ def _rules_pass(template: Mapping[str, Any], stack: Stack) -> bool:
 
 
 # -- member templates -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("partition", "region"), [("aws", "eu-west-1"), ("aws-cn", "cn-north-1")])
+def test_member_key_lets_cloudwatch_logs_use_it_for_aws_spans_exactly_as_the_alert_quotes(
+    partition: str, region: str
+) -> None:
+    template = _template("member-rules.yaml")
+    policy = template["Resources"]["XRayKey"]["Properties"]["KeyPolicy"]
+    stack = Stack(template, {"CentralAccountId": CENTRAL_ACCOUNT, "CentralRegion": region}, partition, region)
+    [statement] = [s for s in stack.resolve(policy["Statement"]) if s["Sid"] == "AllowCloudWatchLogsForSpans"]
+    suffix = stack.values["AWS::URLSuffix"]
+    assert statement == logs_key_statement(partition, region, "222222222222", suffix)
+    assert stack.resolve(logs_key_statement()) == logs_key_statement()  # the quoted form keeps the substitutions
 
 
 def test_member_rule_forwards_exactly_the_responder_pattern_under_the_name_the_forwarder_trusts() -> None:
@@ -227,7 +245,8 @@ def test_member_role_allows_exactly_what_the_code_calls_in_a_member_account() ->
     actions = allowed_actions(member_role_policy())
     assert not [a for a in actions if "*" in a]
     in_member = {"xray:GetEncryptionConfig", "xray:PutEncryptionConfig", "kms:DescribeKey", "account:ListRegions",
-                 "ec2:DescribeRegions"}  # fmt: skip
+                 "ec2:DescribeRegions", "xray:GetTraceSegmentDestination", "logs:DescribeLogGroups",
+                 "logs:AssociateKmsKey"}  # fmt: skip
     assert in_member <= operations_called_by_code()
     assert actions == in_member
 
@@ -327,6 +346,25 @@ def _scp_exemptions() -> list[str]:
 def test_scp_fits_the_organizations_size_limit_and_names_no_partition() -> None:
     assert len(SCP.read_text()) <= SCP_MAX_CHARACTERS
     assert all(p.startswith("arn:*:iam::") for p in _scp_exemptions())
+
+
+SPANS_SCP = INFRA / "scp-deny-spans-key-changes.json"
+
+
+@pytest.mark.parametrize("partition", sorted(PARTITIONS))
+def test_spans_scp_guards_aws_spans_only_and_exempts_exactly_who_the_encryption_scp_exempts(partition: str) -> None:
+    assert len(SPANS_SCP.read_text()) <= SCP_MAX_CHARACTERS
+    [statement] = json.loads(SPANS_SCP.read_text())["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert set(statement["Action"]) == {"logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:DeleteLogGroup"}
+    assert statement["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": _scp_exemptions()}}
+    group = f"arn:{partition}:logs:eu-west-1:444455556666:log-group:%s"
+    guarded = [r for r in (group % "aws/spans", group % "aws/spans:*", group % "/app/orders", group % "aws/spans-x")
+               if any(arn_like(p, r) for p in statement["Resource"])]  # fmt: skip
+    assert guarded == [group % "aws/spans", group % "aws/spans:*"]
+    # xray-guard's own writers may associate the key: their policies allow exactly that on aws/spans.
+    assert all("logs:AssociateKmsKey" in allowed_actions(function_policy(f)) for f in _lambda_role_names()
+               if _lambda_role_names()[f] in _writers())  # fmt: skip
 
 
 def _writers() -> set[str]:

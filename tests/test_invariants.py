@@ -53,6 +53,9 @@ class FakeAws:
     calls: list[str] = field(default_factory=list)
     puts: list[tuple[str, str]] = field(default_factory=list)  # (key written, approved alias target at that moment)
     published: list[dict[str, Any]] = field(default_factory=list)
+    destination: str = "XRay"
+    spans_group: bool = False
+    spans_key: str | None = None
 
     def resolve(self, ref: str) -> str | None:
         if ref.startswith("arn:") and ":alias/" in ref:
@@ -74,6 +77,25 @@ class FakeAws:
         self.puts.append((KeyId, self.aliases[ALIAS]))
         self.xray = {"Type": Type, "KeyId": self.resolve(KeyId) or KeyId, "Status": "ACTIVE"}
         return {"EncryptionConfig": {**self.xray, "Status": "UPDATING"}}
+
+    def get_trace_segment_destination(self) -> dict[str, Any]:
+        self.calls.append("xray:GetTraceSegmentDestination")
+        return {"Destination": self.destination, "Status": "ACTIVE"}
+
+    # CloudWatch Logs
+    def describe_log_groups(self, *, logGroupNamePrefix: str) -> dict[str, Any]:  # noqa: N803
+        self.calls.append("logs:DescribeLogGroups")
+        if not self.spans_group or not "aws/spans".startswith(logGroupNamePrefix):
+            return {"logGroups": []}
+        group = {"logGroupName": "aws/spans", **({"kmsKeyId": self.spans_key} if self.spans_key else {})}
+        return {"logGroups": [group]}
+
+    def associate_kms_key(self, *, logGroupName: str, kmsKeyId: str) -> dict[str, Any]:  # noqa: N803
+        self.calls.append("logs:AssociateKmsKey")
+        assert logGroupName == "aws/spans"
+        self.puts.append((kmsKeyId, self.aliases[ALIAS]))
+        self.spans_key = kmsKeyId
+        return {}
 
     # KMS
     def describe_key(self, *, KeyId: str) -> dict[str, Any]:  # noqa: N803
@@ -101,6 +123,10 @@ class FakeClients(ClientFactory):
         return self.aws
 
     def kms(self, account: str, region: str) -> Any:
+        assert (account, region) == (MEMBER, REGION), "acted outside the event's account/region"
+        return self.aws
+
+    def logs(self, account: str, region: str) -> Any:
         assert (account, region) == (MEMBER, REGION), "acted outside the event's account/region"
         return self.aws
 
@@ -153,6 +179,7 @@ class Case:
     live: str
     identity: dict[str, Any]
     shape: str  # "change" | "failed" | "own-echo" | "malformed"
+    spans: str  # "off" | "on-approved" | "on-unencrypted" | "on-other"
 
 
 cases = st.builds(
@@ -163,6 +190,7 @@ cases = st.builds(
     live=st.sampled_from(LIVE_STATES),
     identity=identities(),
     shape=st.sampled_from(["change", "change", "change", "failed", "own-echo", "malformed"]),
+    spans=st.sampled_from(["off", "on-approved", "on-unencrypted", "on-other"]),
 )
 
 BASE_EVENT = load_event("console-change-to-none.json")
@@ -216,8 +244,12 @@ def test_responder_invariants(case: Case) -> None:
     if rotated:
         aws.aliases[ALIAS] = K2  # the key rotates by re-pointing the alias
     _live(aws, case.live)
+    aws.destination = "XRay" if case.spans == "off" else "CloudWatchLogs"
+    aws.spans_group = case.spans != "off"
+    aws.spans_key = {"on-approved": aws.resolve(approved_ref), "on-other": OTHER}.get(case.spans)
     before_key = aws.xray.get("KeyId")
     compliant_before = before_key == aws.resolve(approved_ref) or (before_key == MANAGED and not case.require_cmk)
+    compliant_before &= case.spans in {"off", "on-approved"}
     aws.calls.clear()
     aws.published.clear()
 
@@ -232,7 +264,7 @@ def test_responder_invariants(case: Case) -> None:
         assert aws.calls == [], f"{case.shape}: {aws.calls}"
         assert summary["decision"].startswith(("rejected", "skipped"))
         return
-    # Never a write of anything but the approved key ARN as KMS resolves it at that moment.
+    # Never a write (X-Ray's config or aws/spans) of anything but the approved key ARN as KMS resolves it then.
     for written, _target in aws.puts:
         assert written == approved_now, f"wrote {written}, approved is {approved_now}"
     live_key = aws.xray.get("KeyId")
@@ -245,4 +277,5 @@ def test_responder_invariants(case: Case) -> None:
         # Drift is never silent: an alert that says what happened, or a failed invocation.
         assert failed or aws.published, f"{case}: drift without an alert"
         if case.mode == "revert" and not failed:
-            assert live_key == approved_now
+            assert live_key == approved_now or (live_key == MANAGED and not case.require_cmk)
+            assert case.spans == "off" or aws.spans_key == approved_now

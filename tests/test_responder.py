@@ -55,7 +55,8 @@ def test_duplicate_delivery_after_a_revert_is_silent_and_costs_one_read(world: W
 
     assert summary["outcome"] == "compliant"
     assert world.alerts(inbox) == []
-    assert ops == ["xray:GetEncryptionConfig"]  # warm: credentials and the key ARN are cached
+    # Warm: credentials and the key ARN are cached; both stores are read (Transaction Search off: no log group read).
+    assert ops == ["xray:GetEncryptionConfig", "xray:GetTraceSegmentDestination"]
 
 
 def test_alert_mode_reports_and_changes_nothing(world: World) -> None:
