@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import botocore.session
 from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
 
-from chalicelib.domain import Outcome, Verdict
+from chalicelib.domain import Outcome, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.service import Responder
@@ -128,7 +128,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     rows: list[dict[str, Any]] = []
     for n, account in enumerate(accounts, 1):
         try:
-            rows += [row(f) for f in check_account(responder, account, trigger="audit")]
+            rows += [row(f) for f in check_account(responder, account, trigger=Trigger.AUDIT)]
         except AwsCallError as e:
             rows.append(account_error_row(account, str(e)))
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)

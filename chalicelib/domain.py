@@ -6,6 +6,31 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class Mode(StrEnum):
+    """What xray-guard does about drift: report it, or put the approved key back (and verify)."""
+
+    ALERT = "alert"
+    REVERT = "revert"
+
+
+class Trigger(StrEnum):
+    """What started a check."""
+
+    EVENT = "event"  # a CloudTrail event through EventBridge
+    SWEEP = "sweep"  # the scheduled sweep
+    AUDIT = "audit"  # the operator's audit command
+
+
+class Severity(StrEnum):
+    """Alert severity, most severe first (Security Hub's labels are the upper-case forms)."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
 class EncryptionType(StrEnum):
     NONE = "NONE"
     KMS = "KMS"

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import Actor, EncryptionState, Outcome, SpansState, Verdict
+from chalicelib.domain import Actor, EncryptionState, Mode, Outcome, Severity, SpansState, Trigger, Verdict
 from chalicelib.policy import severity
 
 SCHEMA = "xray-guard.finding/v1"
@@ -40,13 +40,13 @@ class SpansFinding:
 
 @dataclass(frozen=True)
 class Finding:
-    trigger: str  # "event" | "sweep" | "audit"
+    trigger: Trigger
     account: str
     region: str
     verdict: Verdict
     reason: str
     outcome: Outcome
-    mode: str
+    mode: Mode
     before: EncryptionState | None
     after: EncryptionState | None
     approved_key_ref: str
@@ -67,7 +67,7 @@ class Finding:
     spans: SpansFinding | None = None
 
     @property
-    def severity(self) -> str:
+    def severity(self) -> Severity:
         return severity(self.verdict, self.outcome)
 
     @property
@@ -82,15 +82,15 @@ class Finding:
 
         return {
             "schema": SCHEMA,
-            "trigger": self.trigger,
+            "trigger": self.trigger.value,
             "account": self.account,
             "region": self.region,
             "verdict": self.verdict.value,
-            "severity": self.severity,
+            "severity": self.severity.value,
             "reason": self.reason,
             "outcome": self.outcome.value,
             "verified": self.verified,
-            "mode": self.mode,
+            "mode": self.mode.value,
             "before": state(self.before),
             "after": state(self.after),
             "approved_key": {"ref": self.approved_key_ref, "arn": self.approved_key_arn},

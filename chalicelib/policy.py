@@ -19,14 +19,15 @@ from chalicelib.domain import (
     EncryptionType,
     KeyInfo,
     MissingKey,
+    Mode,
     Outcome,
+    Severity,
     SpansDestination,
     SpansState,
     UnreadKey,
     Verdict,
     key_account,
 )
-from chalicelib.settings import Mode
 
 # Session names xray-guard uses: "xray-guard" when assuming the member role, and Lambda's own session name
 # (the function name, "xray-guard-<stage>-<handler>") when it acts in its own account.
@@ -153,21 +154,21 @@ def is_exempt(actor: Actor, patterns: Iterable[str]) -> bool:
 
 
 SEVERITY_BY_VERDICT = {
-    Verdict.KEY_UNUSABLE: "critical",
-    Verdict.DRIFT_NONE: "high",
-    Verdict.DRIFT_OTHER_KEY: "high",
-    Verdict.DRIFT_AWS_MANAGED: "medium",
-    Verdict.DRIFT_SPANS_UNENCRYPTED: "high",
-    Verdict.DRIFT_SPANS_OTHER_KEY: "high",
-    Verdict.ERROR: "high",
-    Verdict.COMPLIANT: "info",
+    Verdict.KEY_UNUSABLE: Severity.CRITICAL,
+    Verdict.DRIFT_NONE: Severity.HIGH,
+    Verdict.DRIFT_OTHER_KEY: Severity.HIGH,
+    Verdict.DRIFT_AWS_MANAGED: Severity.MEDIUM,
+    Verdict.DRIFT_SPANS_UNENCRYPTED: Severity.HIGH,
+    Verdict.DRIFT_SPANS_OTHER_KEY: Severity.HIGH,
+    Verdict.ERROR: Severity.HIGH,
+    Verdict.COMPLIANT: Severity.INFO,
 }
 
 
-def severity(verdict: Verdict, outcome: Outcome) -> str:
+def severity(verdict: Verdict, outcome: Outcome) -> Severity:
     """Alert severity: a failed revert or unusable key is critical; a verified revert is low (already fixed)."""
     if outcome is Outcome.REVERT_FAILED:
-        return "critical"
+        return Severity.CRITICAL
     if outcome is Outcome.REVERTED:
-        return "low"
+        return Severity.LOW
     return SEVERITY_BY_VERDICT[verdict]

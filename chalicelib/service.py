@@ -21,10 +21,12 @@ from chalicelib.domain import (
     EncryptionType,
     KeyInfo,
     MissingKey,
+    Mode,
     Outcome,
     SpansDestination,
     SpansState,
     Target,
+    Trigger,
     UnreadKey,
     Verdict,
 )
@@ -44,7 +46,7 @@ from chalicelib.policy import (
     needs_current_key_details,
 )
 from chalicelib.sessions import ClientFactory, call_aws, recording_calls
-from chalicelib.settings import Mode, Settings
+from chalicelib.settings import Settings
 from chalicelib.spans import SpansStore, logs_key_statement
 from chalicelib.storm import MemoryStorm, StormControl, SuppressedDrift, TableStorm
 from chalicelib.xray import XRayEncryption
@@ -130,7 +132,7 @@ class Responder:
         if is_own_echo(change.actor, self.settings.member_role, self.clients.home_account()):
             emit("skipped", why="own-echo", actor=change.actor.arn, **base)
             return {"decision": "skipped-own-echo", **base}
-        finding = self.check(Target(change.account, change.region), trigger="event", change=change)
+        finding = self.check(Target(change.account, change.region), trigger=Trigger.EVENT, change=change)
         if finding.outcome is not Outcome.COMPLIANT:
             self._alert(finding)
         if needs_retry(finding, self.settings.mode):
@@ -212,7 +214,7 @@ class Responder:
 
     # -- the shared pipeline -----------------------------------------------------------------------
 
-    def check(self, target: Target, *, trigger: str, change: EncryptionChange | None = None) -> Finding:
+    def check(self, target: Target, *, trigger: Trigger, change: EncryptionChange | None = None) -> Finding:
         """Re-read, classify, act. Never raises for AWS errors: they become an `error` finding."""
         exempt = change is not None and is_exempt(change.actor, self.settings.exempt_principals)
         ref = self.settings.approved_key_ref(target.region)
@@ -223,7 +225,7 @@ class Responder:
             verdict=Verdict.ERROR,
             reason="",
             outcome=Outcome.ERROR,
-            mode=self.settings.mode.value,
+            mode=self.settings.mode,
             before=None,
             after=None,
             approved_key_ref=ref,
@@ -265,7 +267,7 @@ class Responder:
     def _check(self, target: Target, ref: str, exempt: bool, template: Finding, *, spans_event: bool) -> Finding:
         keys = KeyDirectory(self.clients.kms(target.account, target.region))
         finding, approved, fresh = self._check_xray(target, ref, exempt, template, keys)
-        from_event = template.trigger == "event"
+        from_event = template.trigger is Trigger.EVENT
         try:
             spans = self._check_spans(
                 target,

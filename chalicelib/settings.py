@@ -11,11 +11,11 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chalicelib.domain import Mode
 from chalicelib.errors import ConfigError
 
 # Key references X-Ray accepts (API_PutEncryptionConfig: "key ID, key ARN, alias name, or alias ARN").
@@ -37,11 +37,6 @@ ENV_PREFIX = "XRAY_GUARD_"
 # Exempt-principal patterns: IAM ARNs, and Identity Center users as the event parser names them
 # (`identitycenter:<identityStoreArn>/user/<userId>`, chalicelib.events).
 EXEMPT_PATTERN_PREFIXES = ("arn:", "identitycenter:")
-
-
-class Mode(StrEnum):
-    ALERT = "alert"
-    REVERT = "revert"
 
 
 def _customer_managed(ref: str) -> str:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import Target, Verdict
+from chalicelib.domain import Target, Trigger, Verdict
 from chalicelib.errors import AwsCallError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.log import emit
@@ -77,7 +77,7 @@ def enabled_regions(responder: Responder, account: str) -> list[str]:
 
 
 def check_account(
-    responder: Responder, account: str, *, workers: int = MAX_REGION_WORKERS, trigger: str = "sweep"
+    responder: Responder, account: str, *, workers: int = MAX_REGION_WORKERS, trigger: Trigger = Trigger.SWEEP
 ) -> list[Finding]:
     """Check every enabled region of one account concurrently. Raises AwsCallError if the account is unreachable."""
     responder.clients.ensure_access(account)

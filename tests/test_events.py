@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import Actor, Outcome, Verdict
+from chalicelib.domain import Actor, Mode, Outcome, Trigger, Verdict
 from chalicelib.errors import EventRejected
 from chalicelib.events import MAX_FIELD, parse_change
 from chalicelib.findings import Finding
@@ -351,7 +351,7 @@ def test_every_documented_identity_is_accepted_named_and_matchable(identity: dic
 
 def _finding_for(actor: Actor) -> Finding:
     return Finding(
-        trigger="event", account="222222222222", region="eu-west-1", verdict=Verdict.DRIFT_NONE, reason="r",
-        outcome=Outcome.ALERTED, mode="alert", before=None, after=None, approved_key_ref="alias/x",
+        trigger=Trigger.EVENT, account="222222222222", region="eu-west-1", verdict=Verdict.DRIFT_NONE, reason="r",
+        outcome=Outcome.ALERTED, mode=Mode.ALERT, before=None, after=None, approved_key_ref="alias/x",
         approved_key_arn=None, observed_at="2026-11-28T03:12:51+00:00", actor=actor,
     )  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import Actor, EncryptionState, EncryptionStatus, EncryptionType, Outcome, Verdict
+from chalicelib.domain import Actor, EncryptionState, EncryptionStatus, EncryptionType, Mode, Outcome, Trigger, Verdict
 from chalicelib.events import parse_change
 from chalicelib.findings import SCHEMA, Finding
 from chalicelib.log import emit
@@ -25,13 +25,13 @@ KEY = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-4333-8444-5555555555
 def _finding(**changes: object) -> Finding:
     change = parse_change(load_event("console-change-to-none.json"))
     base = Finding(
-        trigger="event",
+        trigger=Trigger.EVENT,
         account=change.account,
         region=change.region,
         verdict=Verdict.DRIFT_NONE,
         reason="X-Ray uses the AWS-owned key (Type NONE)",
         outcome=Outcome.REVERTED,
-        mode="revert",
+        mode=Mode.REVERT,
         before=EncryptionState(EncryptionType.NONE, EncryptionStatus.ACTIVE),
         after=EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, KEY),
         approved_key_ref="alias/xray-encryption",
@@ -103,7 +103,7 @@ def test_email_reads_at_3am() -> None:
 
 
 def test_alert_only_email_offers_the_fix_and_says_nothing_changed() -> None:
-    email = render_email(_finding(outcome=Outcome.ALERTED, mode="alert"))
+    email = render_email(_finding(outcome=Outcome.ALERTED, mode=Mode.ALERT))
     assert "Verified: n/a (xray-guard changed nothing)" in email
     assert f"aws xray put-encryption-config --type KMS --key-id {KEY} --region eu-west-1" in email
 

@@ -15,12 +15,12 @@ from chalicelib.domain import (
     EncryptionType,
     KeyInfo,
     MissingKey,
+    Mode,
     Outcome,
     UnreadKey,
     Verdict,
 )
 from chalicelib.policy import classify, decide, is_exempt, is_own_echo, needs_current_key_details, severity
-from chalicelib.settings import Mode
 
 APPROVED = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-4333-8444-555555555555"
 OTHER = "arn:aws:kms:eu-west-1:222222222222:key/99999999-2222-4333-8444-555555555555"
@@ -221,3 +221,10 @@ def test_decision_modules_do_not_import_the_aws_sdk() -> None:
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         } | {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"boto3", "botocore"}, name
+
+
+def test_the_decision_depends_on_domain_values_only() -> None:
+    """policy.py decides on domain values: it imports no configuration, adapter or pipeline module."""
+    tree = ast.parse((Path(__file__).parents[1] / "chalicelib" / "policy.py").read_text())
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert {m for m in modules if m.startswith("chalicelib.")} == {"chalicelib.domain"}

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain import Mode
 from chalicelib.errors import ConfigError
-from chalicelib.settings import Mode, Settings, env_variables
+from chalicelib.settings import Settings, env_variables
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:xray-guard-alerts"
