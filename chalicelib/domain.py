@@ -31,6 +31,14 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+class SinkName(StrEnum):
+    """Destinations a finding can go to (XRAY_GUARD_SINKS)."""
+
+    SNS = "sns"  # email / Slack through the alert topic (with storm control and the failure queue)
+    SECURITY_HUB = "securityhub"  # AWS Security Hub CSPM, in the finding's own account and region
+    EVENTBRIDGE = "eventbridge"  # the central account's default bus, for your own routing
+
+
 class EncryptionType(StrEnum):
     NONE = "NONE"
     KMS = "KMS"

@@ -33,5 +33,5 @@ class RemediationFailed(XrayGuardError):
     """Drift was found but could not be reverted and verified. The invocation must fail so Lambda retries."""
 
 
-class StillUpdating(XrayGuardError):
-    """X-Ray is still UPDATING after the bounded wait; a retry will re-check."""
+class SinkFailed(RemediationFailed):
+    """A destination refused a finding (after the SDK's retries): the invocation fails so Lambda retries it."""

@@ -65,6 +65,22 @@ class Finding:
     # the region's overall ones: the X-Ray config's verdict when it is not compliant, else the spans store's; the
     # worse of the two outcomes. `before`/`after` are X-Ray's EncryptionConfig.
     spans: SpansFinding | None = None
+    # X-Ray's own verdict, outcome and reason once the spans store was combined in (None: same as the overall ones).
+    xray_verdict: Verdict | None = None
+    xray_outcome: Outcome | None = None
+    xray_reason: str | None = None
+
+    @property
+    def xray_store_verdict(self) -> Verdict:
+        return self.xray_verdict or self.verdict
+
+    @property
+    def xray_store_outcome(self) -> Outcome:
+        return self.xray_outcome or self.outcome
+
+    @property
+    def xray_store_reason(self) -> str:
+        return self.xray_reason or self.reason
 
     @property
     def severity(self) -> Severity:

@@ -23,12 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
 from chalicelib.findings import Finding
-from chalicelib.sessions import call_aws
 from chalicelib.storm import WINDOW_SECONDS, StormRecap
 from chalicelib.text import chat_code, chat_text, clip, safe_text
 
 if TYPE_CHECKING:
-    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
 SUBJECT_LIMIT = 99  # SNS Publish: Subject is ASCII, no line breaks, "less than 100 characters" (API_Publish)
@@ -351,6 +349,10 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     if failed_accounts:
         email += ["", "Accounts that could not be checked (retried, then dead-lettered):"]
         email += [f"  {account}: {why}" for account, why in sorted(failed_accounts.items())]
+    notes = sorted({note for r in results.values() for note in r.get("notes", [])})
+    if notes:
+        email += ["", "Destinations (XRAY_GUARD_SINKS) that did not take every finding:"]
+        email += [f"  {note}" for note in notes[:DIGEST_ROWS_IN_TEXT]]
     email_text = _text_block(email)
     machine: dict[str, Any] = {
         "schema": "xray-guard.sweep-digest/v1",
@@ -360,6 +362,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         "counts": counts,
         "reverted": reverted,
         "failed_accounts": failed_accounts,
+        "destination_notes": notes,
         "non_compliant": bad,
         "omitted": 0,
     }
@@ -450,25 +453,3 @@ def storm_recap_message(recap: StormRecap) -> Message:
         },
         attributes=attributes("high", "multiple", "multiple", "storm-recap"),
     )
-
-
-class SnsNotifier:
-    """Publishes messages to the alert topic through the SNS client it is given."""
-
-    def __init__(self, client: SNSClient, topic_arn: str) -> None:
-        self._client = client
-        self._topic_arn = topic_arn
-
-    def publish(self, message: Message) -> str:
-        response = call_aws(
-            "sns",
-            "Publish",
-            lambda: self._client.publish(
-                TopicArn=self._topic_arn,
-                Subject=message.subject,
-                MessageStructure="json",
-                Message=json.dumps(message.message),
-                MessageAttributes=message.attributes,
-            ),
-        )
-        return str(response["MessageId"])

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from chalicelib.domain import (
     MissingKey,
     Mode,
     Outcome,
+    SinkName,
     SpansDestination,
     SpansState,
     Target,
@@ -30,12 +31,12 @@ from chalicelib.domain import (
     UnreadKey,
     Verdict,
 )
-from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed
+from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed, SinkFailed
 from chalicelib.events import EncryptionChange, parse_change
 from chalicelib.findings import Finding, SpansFinding
 from chalicelib.kms import KeyDirectory
 from chalicelib.log import emit
-from chalicelib.notify import Message, SnsNotifier, finding_message, storm_recap_message
+from chalicelib.notify import Message, storm_recap_message
 from chalicelib.policy import (
     Assessment,
     classify,
@@ -45,10 +46,14 @@ from chalicelib.policy import (
     is_own_echo,
     needs_current_key_details,
 )
-from chalicelib.sessions import ClientFactory, call_aws, recording_calls
+from chalicelib.sessions import ClientFactory, recording_calls
 from chalicelib.settings import Settings
+from chalicelib.sinks import Deliveries, MemoryDeliveries, Sink, dispatch
+from chalicelib.sinks.eventbridge import EventBridgeSink
+from chalicelib.sinks.securityhub import SecurityHubSink
+from chalicelib.sinks.sns import SnsSink
 from chalicelib.spans import SpansStore, logs_key_statement
-from chalicelib.storm import MemoryStorm, StormControl, SuppressedDrift, TableStorm
+from chalicelib.storm import MemoryStorm, StormControl, TableStorm
 from chalicelib.xray import XRayEncryption
 
 # How long a DescribeKey of the approved key may CONFIRM compliance. Anything else (a drift verdict, a write)
@@ -100,6 +105,8 @@ class Responder:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], str] = _utc_now,
         storm: StormControl | None = None,
+        sinks: Sequence[Sink] | None = None,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
@@ -108,6 +115,38 @@ class Responder:
         self._now = now
         self._approved = ApprovedKeys(clock)
         self._storm: StormControl = storm or MemoryStorm()
+        self.sinks: list[Sink] = list(sinks) if sinks is not None else self._configured_sinks()
+        self._deliveries: Deliveries = deliveries or MemoryDeliveries()
+
+    def _configured_sinks(self) -> list[Sink]:
+        """XRAY_GUARD_SINKS, in order. Each sink makes its clients on first use."""
+        clients, settings = self.clients, self.settings
+        made: dict[SinkName, Callable[[], Sink]] = {
+            SinkName.SNS: self._sns,
+            SinkName.SECURITY_HUB: lambda: SecurityHubSink(
+                lambda account, region: clients.client(account, region, "securityhub"), clients.partition, self._now
+            ),
+            SinkName.EVENTBRIDGE: lambda: EventBridgeSink(
+                lambda: (
+                    f"arn:{clients.partition(clients.region)}:events:{clients.region}:{clients.home_account()}"
+                    ":event-bus/default"
+                ),
+                lambda: clients.client(clients.home_account(), clients.region, "events"),
+            ),
+        }
+        return [made[name]() for name in settings.sinks if name is not SinkName.SNS or settings.topic_arn]
+
+    def _sns(self) -> SnsSink:
+        settings, clients = self.settings, self.clients
+        region = settings.topic_region  # raises ConfigError when no topic is configured
+        return SnsSink(
+            str(settings.topic_arn),
+            lambda: clients.home_sns(region),
+            storm=self._storm,
+            mode=settings.mode,
+            failure_queue_url=settings.failure_queue_url,
+            sqs=lambda: clients.home_sqs(region),
+        )
 
     # -- the event trigger -------------------------------------------------------------------------
 
@@ -133,37 +172,24 @@ class Responder:
             emit("skipped", why="own-echo", actor=change.actor.arn, **base)
             return {"decision": "skipped-own-echo", **base}
         finding = self.check(Target(change.account, change.region), trigger=Trigger.EVENT, change=change)
-        if finding.outcome is not Outcome.COMPLIANT:
-            self._alert(finding)
+        dispatch(self.sinks, finding, deliveries=self._deliveries, event_id=change.event_id)
         if needs_retry(finding, self.settings.mode):
             raise RemediationFailed(
                 f"{finding.account}/{finding.region}: {finding.outcome.value} ({finding.detail or finding.reason})"
             )
         return {"decision": finding.verdict.value, "outcome": finding.outcome.value, **base}
 
-    def _alert(self, finding: Finding) -> None:
-        """Send the finding's alert, unless storm control collapses it into a later summary that names it."""
-        if finding.outcome in {Outcome.REVERTED, Outcome.ALERTED} and finding.verdict.is_drift:
-            drift = SuppressedDrift(
-                finding.account,
-                finding.region,
-                finding.cloudtrail_event_id or finding.event_id or "unknown",
-                finding.verdict.value,
-            )
-            storm = self._storm.record(drift, alert_mode=self.settings.mode is Mode.ALERT)
-            if not storm.send:
-                emit(
-                    "alert-suppressed",
-                    account=finding.account,
-                    region=finding.region,
-                    cloudtrail_event_id=drift.event_id,
-                    storm_count=storm.count,
-                )
-                return
-            if storm.summarized or storm.suppressed:
-                held = tuple(f"{d.event_id} ({d.verdict})" for d in storm.suppressed)
-                finding = dataclasses.replace(finding, storm_count=storm.count, storm_held=held)
-        self.deliver(finding_message(finding), finding)
+    def send_sweep_findings(self, findings: Sequence[Finding]) -> list[str]:
+        """The sweep's findings to every destination but SNS (SNS gets the one digest). Returns notes for the digest:
+        what a destination did not accept, never raising (the account was checked; a later sweep sends again)."""
+        others = [sink for sink in self.sinks if sink.name is not SinkName.SNS]
+        notes: list[str] = []
+        for finding in findings:
+            try:
+                notes += dispatch(others, finding)
+            except SinkFailed as e:
+                notes.append(f"{finding.account} {finding.region}: {e}")
+        return notes
 
     def recap_storms(self) -> int:
         """Send one recap per closed hour whose drifts storm control suppressed (run by the scheduled sweep).
@@ -182,35 +208,9 @@ class Responder:
             emit("storm-recap-failed", error=str(e))
         return sent
 
-    def deliver(self, message: Message, finding: Finding | None = None) -> None:
-        """Publish an alert; if SNS refuses, keep it in the failure queue and fail the invocation."""
-        topic_region = self.settings.topic_region  # raises ConfigError when no topic is configured
-        notifier = SnsNotifier(self.clients.home_sns(topic_region), str(self.settings.topic_arn))
-        try:
-            message_id = notifier.publish(message)
-        except AwsCallError as e:
-            kept = self._keep_undelivered(message, finding, e)
-            emit("alert-undelivered", error=str(e), kept_in_failure_queue=kept, subject=message.subject)
-            raise RemediationFailed(f"alert not delivered: {e}") from e
-        emit("alert-sent", message_id=message_id, subject=message.subject)
-
-    def _keep_undelivered(self, message: Message, finding: Finding | None, error: AwsCallError) -> bool:
-        url = self.settings.failure_queue_url
-        if not url:
-            return False
-        sqs = self.clients.home_sqs(self.settings.topic_region)
-        body: dict[str, Any] = {
-            "undelivered_alert": message.message["sqs"],
-            "subject": message.subject,
-            "error": str(error),
-        }
-        if finding is not None:
-            body["finding"] = finding.to_json()
-        try:
-            call_aws("sqs", "SendMessage", lambda: sqs.send_message(QueueUrl=url, MessageBody=_json(body)))
-        except AwsCallError:
-            return False
-        return True
+    def deliver(self, message: Message) -> None:
+        """A message that always goes to the alert topic (sweep digest, storm recap); raises SinkFailed if refused."""
+        self._sns().publish(message)
 
     # -- the shared pipeline -----------------------------------------------------------------------
 
@@ -444,14 +444,19 @@ def _logs_grant_hint(error: AwsCallError) -> str:
 
 def _combine(xray: Finding, spans: SpansFinding) -> Finding:
     """One region, two stores: the X-Ray config's verdict when it is not compliant, else the spans store's; the
-    worse of the two outcomes."""
+    worse of the two outcomes. X-Ray's own verdict, outcome and reason are kept for per-store destinations."""
     outcome = max(xray.outcome, spans.outcome, key=lambda o: o.rank)
-    if xray.verdict is not Verdict.COMPLIANT or spans.verdict is Verdict.COMPLIANT:
-        return dataclasses.replace(xray, outcome=outcome, spans=spans)
-    detail = spans.detail or xray.detail
-    return dataclasses.replace(
-        xray, verdict=spans.verdict, reason=spans.reason, outcome=outcome, detail=detail, spans=spans
+    both = dataclasses.replace(
+        xray,
+        outcome=outcome,
+        spans=spans,
+        xray_verdict=xray.verdict,
+        xray_outcome=xray.outcome,
+        xray_reason=xray.reason,
     )
+    if xray.verdict is not Verdict.COMPLIANT or spans.verdict is Verdict.COMPLIANT:
+        return both
+    return dataclasses.replace(both, verdict=spans.verdict, reason=spans.reason, detail=spans.detail or xray.detail)
 
 
 def _arn(key: KeyInfo | MissingKey) -> str | None:

@@ -15,7 +15,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chalicelib.domain import Mode
+from chalicelib.domain import Mode, SinkName
 from chalicelib.errors import ConfigError
 
 # Key references X-Ray accepts (API_PutEncryptionConfig: "key ID, key ARN, alias name, or alias ARN").
@@ -90,6 +90,7 @@ class Settings(BaseModel):
     )
     failure_queue_url: str | None = None
     sweep_table: str | None = None
+    sinks: tuple[SinkName, ...] = (SinkName.SNS,)
 
     @field_validator("kms_keys", mode="before")
     @classmethod
@@ -113,7 +114,7 @@ class Settings(BaseModel):
             raise ValueError(f"keys must be region names like eu-west-1, got {bad}")
         return value
 
-    @field_validator("exempt_principals", "regions", mode="before")
+    @field_validator("exempt_principals", "regions", "sinks", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -136,6 +137,13 @@ class Settings(BaseModel):
         if bad:
             raise ValueError(f"must be 'all' or region names like eu-west-1, got {bad}")
         return tuple(r for r in value if r != "all")
+
+    @field_validator("sinks")
+    @classmethod
+    def _sinks(cls, value: tuple[SinkName, ...]) -> tuple[SinkName, ...]:
+        if not value:
+            raise ValueError("name at least one destination: sns, securityhub, eventbridge")
+        return tuple(dict.fromkeys(value))  # each destination once, in the order given
 
     @field_validator("accounts")
     @classmethod

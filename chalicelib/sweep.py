@@ -222,6 +222,7 @@ class Sweeper:
         message = SweepMessage.from_body(body)
         findings = check_account(self._responder, message.account)
         result = account_result(findings)
+        result["notes"] = self._responder.send_sweep_findings(findings)
         emit("sweep-account", sweep_id=message.sweep_id, account=message.account, counts=result["counts"])
         if self._store.record(message.sweep_id, message.account, result):
             self.publish_digest(message.sweep_id)

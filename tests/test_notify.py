@@ -48,7 +48,7 @@ def _finding(**changes: object) -> Finding:
 
 OUTCOMES = [
     {"outcome": Outcome.REVERTED},
-    {"outcome": Outcome.ALERTED, "mode": "alert", "after": None},
+    {"outcome": Outcome.ALERTED, "mode": Mode.ALERT, "after": None},
     {"outcome": Outcome.REVERT_FAILED, "detail": "xray:PutEncryptionConfig failed: ThrottledException"},
     {"outcome": Outcome.ALERTED, "verdict": Verdict.KEY_UNUSABLE, "reason": "approved key cannot be used"},
     {"outcome": Outcome.ALERTED, "exempt_actor": True},

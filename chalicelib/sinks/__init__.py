@@ -1,0 +1,130 @@
+"""Where findings go. The pipeline (chalicelib/service.py) returns a typed `Finding` and knows no destination; each
+destination is one class behind the small `Sink` interface, in its own module, chosen by XRAY_GUARD_SINKS:
+
+- `sns` (default): the alert topic, rendered for email and Slack; storm control and the failure queue live here;
+- `securityhub`: AWS Security Hub CSPM, one finding per account/region/store, imported in that account;
+- `eventbridge`: a versioned finding event on the central account's default bus.
+
+The sweep digest, storm recaps and alarms always go to SNS. On a Lambda retry of an event, destinations that already
+accepted it are skipped (`Deliveries`), so the retry re-sends only what failed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.domain import SinkName
+from chalicelib.errors import AwsCallError, SinkFailed
+from chalicelib.findings import Finding
+from chalicelib.log import emit
+from chalicelib.sessions import call_aws
+
+DELIVERY_PREFIX = "delivery#"  # leading key of the delivery items (the event handler's grant is limited to it)
+DELIVERY_TTL_SECONDS = 3600
+
+
+class Sink(Protocol):
+    """One destination. `send` raises SinkFailed when the destination refused the finding; it returns a note (e.g.
+    "Security Hub CSPM is not enabled in ...") for a finding it deliberately did not deliver, else None."""
+
+    name: SinkName
+
+    def wants(self, finding: Finding) -> bool: ...
+
+    def send(self, finding: Finding) -> str | None: ...
+
+
+class Deliveries(Protocol):
+    """Which destinations already accepted an event (so a Lambda retry does not send it twice)."""
+
+    def accepted(self, event_id: str) -> set[str]: ...
+
+    def record(self, event_id: str, sink: SinkName) -> None: ...
+
+
+@dataclass
+class MemoryDeliveries:
+    """Per container (deployments without the central table): a retry usually lands in the same warm container."""
+
+    clock: Callable[[], float] = time.time
+    _seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def accepted(self, event_id: str) -> set[str]:
+        now = self.clock()
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < DELIVERY_TTL_SECONDS}
+            return {sink for (event, sink) in self._seen if event == event_id}
+
+    def record(self, event_id: str, sink: SinkName) -> None:
+        with self._lock:
+            self._seen[(event_id, sink.value)] = self.clock()
+
+
+class TableDeliveries:
+    """In the central table, an hour long: item `delivery#<event id>` / `<sink>` (TTL `expires_at`)."""
+
+    def __init__(self, client: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._ddb = client
+        self._table = table
+        self._clock = clock
+
+    def accepted(self, event_id: str) -> set[str]:
+        done: set[str] = set()
+        for sink in SinkName:
+            try:
+                item = self._get(event_id, sink)
+            except AwsCallError as e:
+                emit("deliveries-unavailable", error=str(e))
+                return done  # unknown: send again rather than risk sending nothing
+            if item and int(item.get("expires_at", {}).get("N", "0")) > self._clock():
+                done.add(sink.value)
+        return done
+
+    def _get(self, event_id: str, sink: SinkName) -> dict[str, Any] | None:
+        key = {"sweep_id": {"S": DELIVERY_PREFIX + event_id}, "item": {"S": sink.value}}
+        answer = call_aws("dynamodb", "GetItem", lambda: self._ddb.get_item(TableName=self._table, Key=key))
+        item: dict[str, Any] | None = answer.get("Item")
+        return item
+
+    def record(self, event_id: str, sink: SinkName) -> None:
+        item = {
+            "sweep_id": {"S": DELIVERY_PREFIX + event_id},
+            "item": {"S": sink.value},
+            "expires_at": {"N": str(int(self._clock() + DELIVERY_TTL_SECONDS))},
+        }
+        try:
+            call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self._table, Item=item))
+        except AwsCallError as e:
+            emit("deliveries-unavailable", error=str(e))  # a retry may then send this destination again
+
+
+def dispatch(
+    sinks: Sequence[Sink], finding: Finding, *, deliveries: Deliveries | None = None, event_id: str | None = None
+) -> list[str]:
+    """Send the finding to every destination that wants it; return their notes. Raises SinkFailed naming every
+    destination that failed, after trying all of them (one refusing never stops the others)."""
+    wanted = [sink for sink in sinks if sink.wants(finding)]
+    done = deliveries.accepted(event_id) if deliveries is not None and event_id and len(wanted) > 1 else set()
+    failures: list[str] = []
+    notes: list[str] = []
+    for sink in wanted:
+        if sink.name.value in done:
+            emit("sink-skipped", sink=sink.name.value, why="accepted on an earlier attempt", event_id=event_id)
+            continue
+        try:
+            note = sink.send(finding)
+        except SinkFailed as e:
+            failures.append(f"{sink.name.value}: {e}")
+            continue
+        if note:
+            notes.append(note)
+        if deliveries is not None and event_id and len(wanted) > 1:
+            deliveries.record(event_id, sink.name)
+    if failures:
+        raise SinkFailed("finding not delivered to " + "; ".join(failures))
+    return notes
