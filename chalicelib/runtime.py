@@ -17,6 +17,7 @@ from chalicelib.log import configure_logging
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
+from chalicelib.sinks import TableDeliveries
 from chalicelib.storm import TableStorm
 from chalicelib.sweep import Sweeper, SweepStore
 
@@ -51,14 +52,17 @@ def build(env: Mapping[str, str], home_account: str | None, session: botocore.se
     """Validate the configuration and wire the pieces. ConfigError names any bad variable."""
     settings = Settings.from_env(env)
     clients = ClientFactory(settings.member_role, base=session, home_account=home_account)
-    storm = None
+    storm, deliveries = None, None
     if settings.sweep_table:
         # The central table lives beside the functions (home account, their own region). The client is made on
         # first use, so cold starts that never count a drift do not pay for it.
-        storm = TableStorm(
-            lambda: clients.client(clients.home_account(), clients.region, "dynamodb"), settings.sweep_table
-        )
-    return Runtime(settings, Responder(settings, clients, storm=storm))
+        table = settings.sweep_table
+
+        def ddb() -> Any:
+            return clients.client(clients.home_account(), clients.region, "dynamodb")
+
+        storm, deliveries = TableStorm(ddb, table), TableDeliveries(ddb, table)
+    return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))
 
 
 def runtime_for(event: Any) -> Runtime:

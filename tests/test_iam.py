@@ -14,6 +14,7 @@ its negated form true ("Condition operators", the note on missing keys).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 import time
@@ -186,7 +187,7 @@ def test_the_evaluator_follows_the_documented_rules() -> None:
 def operations_called_by_code() -> set[str]:
     """Every "service:Operation" named in a call_aws(...) or paginate(...) call in chalicelib/."""
     found: set[str] = set()
-    for path in (ROOT / "chalicelib").glob("*.py"):
+    for path in (ROOT / "chalicelib").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
                 continue
@@ -291,6 +292,7 @@ class Central:
             "XRAY_GUARD_SWEEP_QUEUE_URL": self.sweep_queue,
             "XRAY_GUARD_SWEEP_TABLE": TABLE,
             "XRAY_GUARD_FAILURE_QUEUE_URL": self.failure_queue,
+            "XRAY_GUARD_SINKS": "sns,securityhub,eventbridge",  # every destination, so every grant is exercised
         }
         function_properties = template["Resources"][_logical_id(function)]["Properties"]
         names = set(function_properties["Environment"]["Variables"])
@@ -321,6 +323,8 @@ def central(world: World) -> Central:
     for region in ("us-east-1", "eu-west-1"):
         world.create_key(account=CENTRAL, region=region)
     world.create_key(account=MEMBER, region=MEMBER_REGION)
+    for account, region in ((CENTRAL, "us-east-1"), (MEMBER, MEMBER_REGION)):
+        world.session(account, region).client("securityhub").enable_security_hub()
     return Central(world, topic, sweep, failures)
 
 
@@ -344,8 +348,14 @@ def _drift(world: World, *places: tuple[str, str]) -> None:
     world.aws.app.calls.clear()
 
 
+_SERIAL = itertools.count()
+
+
 def _central_event() -> dict[str, Any]:
+    """A console change in the central account, with unique ids as EventBridge gives every event."""
     event = load_event("console-change-to-none.json")
+    n = next(_SERIAL)
+    event["id"], event["detail"]["eventID"] = f"6f1d0b4e-central-{n}", f"a1b2c3d4-central-{n}"
     event["account"], event["region"] = CENTRAL, "us-east-1"
     event["detail"]["recipientAccountId"] = CENTRAL
     return event

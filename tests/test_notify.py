@@ -134,7 +134,7 @@ def test_machine_rendering_is_versioned_and_attributes_filterable() -> None:
 
 
 def test_digest_counts_table_and_failed_accounts() -> None:
-    bad = _finding(trigger="sweep", actor=None, event_id=None, cloudtrail_event_id=None).to_json()
+    bad = _finding(trigger=Trigger.SWEEP, actor=None, event_id=None, cloudtrail_event_id=None).to_json()
     results: dict[str, dict[str, Any]] = {
         "222222222222": {"counts": {"compliant": 16, "drift-none": 1}, "non_compliant": [bad], "error": None},
         "444444444444": {"counts": {}, "non_compliant": [], "error": "AccessDenied on sts:AssumeRole"},
@@ -151,7 +151,7 @@ def test_digest_counts_table_and_failed_accounts() -> None:
 
 
 def test_huge_digest_stays_under_the_sns_limit() -> None:
-    row = _finding(trigger="sweep").to_json()
+    row = _finding(trigger=Trigger.SWEEP).to_json()
     results = {
         f"{i:012d}": {"counts": {"drift-none": 17}, "non_compliant": [row] * 17, "error": None} for i in range(1000)
     }
@@ -168,7 +168,7 @@ def test_huge_digest_stays_under_the_sns_limit() -> None:
     "changes",
     [
         {},
-        {"actor": None, "trigger": "sweep", "event_id": None, "cloudtrail_event_id": None, "event_time": None},
+        {"actor": None, "trigger": Trigger.SWEEP, "event_id": None, "cloudtrail_event_id": None, "event_time": None},
         {"outcome": Outcome.ERROR, "verdict": Verdict.ERROR, "after": None, "before": None},
     ],
 )

@@ -11,6 +11,7 @@ accepted it are skipped (`Deliveries`), so the retry re-sends only what failed.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -68,10 +69,15 @@ class MemoryDeliveries:
 class TableDeliveries:
     """In the central table, an hour long: item `delivery#<event id>` / `<sink>` (TTL `expires_at`)."""
 
-    def __init__(self, client: Any, table: str, clock: Callable[[], float] = time.time) -> None:
-        self._ddb = client
+    def __init__(self, client: Any | Callable[[], Any], table: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
         self._table = table
         self._clock = clock
+
+    @functools.cached_property
+    def _ddb(self) -> Any:
+        """The DynamoDB client: given, or made by the given factory on first use."""
+        return self._client() if callable(self._client) else self._client
 
     def accepted(self, event_id: str) -> set[str]:
         done: set[str] = set()

@@ -1,0 +1,172 @@
+"""Destinations: the ASFF document of each store (pure), then end to end over localaws — Security Hub CSPM in the
+member account, EventBridge finding events on the central bus, retries that re-send only what failed, a Security
+Hub that is not enabled, and the sweep."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.domain import (
+    EncryptionState,
+    EncryptionStatus,
+    EncryptionType,
+    Mode,
+    Outcome,
+    SpansDestination,
+    SpansState,
+    Trigger,
+    Verdict,
+)
+from chalicelib.errors import SinkFailed
+from chalicelib.findings import Finding, SpansFinding
+from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
+from chalicelib.sinks.securityhub import asff, finding_id
+from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World, load_event
+
+KEY = f"arn:aws:kms:{MEMBER_REGION}:{MEMBER}:key/11111111-2222-4333-8444-555555555555"
+ALL = "sns,securityhub,eventbridge"
+
+
+def _finding(**changes: Any) -> Finding:
+    base = Finding(
+        trigger=Trigger.EVENT, account=MEMBER, region=MEMBER_REGION, verdict=Verdict.DRIFT_NONE,
+        reason="X-Ray uses the AWS-owned key (Type NONE)", outcome=Outcome.ALERTED, mode=Mode.ALERT,
+        before=EncryptionState(EncryptionType.NONE, EncryptionStatus.ACTIVE), after=None,
+        approved_key_ref="alias/xray-encryption", approved_key_arn=KEY, observed_at="2026-11-28T03:12:51+00:00",
+        spans=SpansFinding(Verdict.COMPLIANT, "Transaction Search off", Outcome.COMPLIANT,
+                           SpansState(SpansDestination.XRAY, "ACTIVE"), None),
+    )  # fmt: skip
+    return Finding(**{**base.__dict__, **changes})
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-us-gov"])
+def test_a_drift_is_a_failed_active_finding_with_provider_fields_only(partition: str) -> None:
+    doc = asff(_finding(), "xray", partition=partition, now="2026-11-28T04:00:00Z", created_at="2026-11-28T03:12:51Z")
+    assert doc is not None
+    assert doc["Id"] == f"xray-guard/{MEMBER}/{MEMBER_REGION}/xray"
+    assert doc["ProductArn"] == f"arn:{partition}:securityhub:{MEMBER_REGION}:{MEMBER}:product/{MEMBER}/default"
+    assert (doc["Compliance"], doc["RecordState"]) == ({"Status": "FAILED"}, "ACTIVE")
+    assert doc["FindingProviderFields"]["Severity"] == {"Label": "HIGH"}
+    assert not {"Severity", "Types", "Workflow", "Note", "UserDefinedFields", "VerificationState"} & set(doc)
+    assert "aws xray put-encryption-config" in doc["Remediation"]["Recommendation"]["Text"]
+    assert (doc["CreatedAt"], doc["UpdatedAt"]) == ("2026-11-28T03:12:51Z", "2026-11-28T04:00:00Z")
+
+
+def test_each_store_is_its_own_finding_and_errors_are_not_judged() -> None:
+    finding = _finding(verdict=Verdict.COMPLIANT, outcome=Outcome.COMPLIANT)
+    xray, spans = (asff(finding, s, partition="aws", now="n", created_at="c") for s in ("xray", "spans"))
+    assert xray is not None
+    assert spans is not None
+    assert xray["Id"] != spans["Id"]
+    assert (xray["Compliance"]["Status"], xray["RecordState"]) == ("PASSED", "ARCHIVED")
+    assert xray["FindingProviderFields"]["Severity"] == {"Label": "INFORMATIONAL"}
+    assert spans["Resources"][0]["Id"] == f"arn:aws:logs:{MEMBER_REGION}:{MEMBER}:log-group:aws/spans"
+    errored = _finding(verdict=Verdict.ERROR, outcome=Outcome.ERROR, spans=None)
+    assert asff(errored, "xray", partition="aws", now="n", created_at="c") is None
+    assert asff(errored, "spans", partition="aws", now="n", created_at="c") is None
+
+
+def test_a_reverted_drift_is_passed_and_archived() -> None:
+    doc = asff(_finding(outcome=Outcome.REVERTED), "xray", partition="aws", now="n", created_at="c")
+    assert doc is not None
+    assert (doc["Compliance"]["Status"], doc["RecordState"]) == ("PASSED", "ARCHIVED")
+
+
+# -- end to end ---------------------------------------------------------------------------------------------------
+
+
+def _event(serial: str) -> dict[str, Any]:
+    event = load_event("console-change-to-none.json")
+    event["id"], event["detail"]["eventID"] = f"eb-{serial}", f"ct-{serial}"
+    return event
+
+
+def _hub(world: World) -> Any:
+    return world.session(MEMBER, MEMBER_REGION).client("securityhub")
+
+
+def _findings(world: World) -> dict[str, dict[str, Any]]:
+    return {f["Id"]: f for f in _hub(world).get_findings()["Findings"]}
+
+
+def test_security_hub_finding_opens_in_the_member_account_then_archives_on_the_same_id(world: World) -> None:
+    world.create_key()
+    _hub(world).enable_security_hub()
+    topic, inbox = world.alert_inbox()
+    world.put(Type="NONE")
+
+    world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("1"))
+
+    xray_id = finding_id(MEMBER, MEMBER_REGION, "xray")
+    opened = _findings(world)[xray_id]
+    assert (opened["Compliance"]["Status"], opened["RecordState"], opened["AwsAccountId"]) == (
+        "FAILED",
+        "ACTIVE",
+        MEMBER,
+    )
+    assert len(world.alerts(inbox)) == 1  # SNS still alerts
+
+    world.put(Type="KMS", KeyId="alias/xray-encryption")  # someone fixes it; the next check closes the finding
+    world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("2"))
+
+    closed = _findings(world)[xray_id]
+    assert (closed["Compliance"]["Status"], closed["RecordState"]) == ("PASSED", "ARCHIVED")
+    assert closed["CreatedAt"] == opened["CreatedAt"]  # the same finding, first detected then
+    assert world.alerts(inbox) == []  # compliance is news to Security Hub only
+
+
+def test_eventbridge_finding_event_reaches_a_rule_on_the_central_bus(world: World) -> None:
+    world.create_key()
+    topic, _ = world.alert_inbox()
+    events = boto3.client("events", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": [SOURCE], "detail-type": [DETAIL_TYPE], "account": [CENTRAL]}  # as the README advises
+    events.put_rule(Name="xray-guard-findings", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="xray-guard-findings", Targets=[{"Id": "q", "Arn": queue_arn}])
+    world.put(Type="NONE")
+
+    world.responder(topic, XRAY_GUARD_SINKS="eventbridge").on_event(_event("1"))
+
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    detail = json.loads(message["Body"])["detail"]
+    assert (detail["schema"], detail["verdict"], detail["outcome"]) == (
+        "xray-guard.finding/v1",
+        "drift-none",
+        "reverted",
+    )
+
+
+def test_a_retry_re_sends_only_the_destination_that_failed(world: World) -> None:
+    world.create_key()
+    _hub(world).enable_security_hub()
+    topic, inbox = world.alert_inbox()
+    world.put(Type="NONE")
+    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL)
+    world.aws.set_faults(fail=["securityhub:BatchImportFindings"])
+
+    with pytest.raises(SinkFailed, match="securityhub"):
+        responder.on_event(_event("1"))
+    assert len(world.alerts(inbox)) == 1  # SNS took it although Security Hub refused
+
+    world.aws.set_faults(fail=[])
+    responder.on_event(_event("1"))  # Lambda's retry: the same event
+
+    assert world.alerts(inbox) == []  # not alerted twice
+    assert finding_id(MEMBER, MEMBER_REGION, "xray") in _findings(world)
+
+
+def test_security_hub_not_enabled_is_logged_never_a_failure(world: World) -> None:
+    world.create_key()
+    topic, inbox = world.alert_inbox()
+    world.put(Type="NONE")
+
+    summary = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("1"))
+
+    assert summary["outcome"] == "alerted"
+    assert len(world.alerts(inbox)) == 1
