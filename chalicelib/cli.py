@@ -1,6 +1,7 @@
 """The operator's audit command: every account and region, its X-Ray encryption, and a verdict.
 
-    python -m chalicelib.cli audit [--accounts org|ID,ID] [--regions all|R,R] [--json] [--fix --yes]
+    xray-guard audit [--accounts org|ID,ID] [--regions all|R,R] [--format table|json|csv] [--fix --yes]
+    (or python -m chalicelib.cli audit ...)
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
 AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found, 2 on error. Any failure, including a broken
@@ -11,6 +12,8 @@ a traceback, and never 1, which a pipeline reads as "drift found".
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -48,13 +51,16 @@ COLUMNS = (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="xray-guard", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     audit = sub.add_parser("audit", help="report X-Ray encryption of every account and region")
     audit.add_argument("--accounts", help="'org' or ID,ID (default: XRAY_GUARD_ACCOUNTS, else own)")
     audit.add_argument("--regions", default="all", help="'all' enabled regions (default) or R,R")
     audit.add_argument("--key", help="approved key (default: XRAY_GUARD_KMS_KEY, else alias/xray-encryption)")
-    audit.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    audit.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="table (default), json, or csv evidence"
+    )
+    audit.add_argument("--json", action="store_true", help="same as --format json")
     audit.add_argument("--fix", action="store_true", help="revert drift to the approved key (verified)")
     audit.add_argument("--yes", action="store_true", help="confirm --fix")
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
@@ -79,15 +85,50 @@ def row(finding: Finding) -> dict[str, Any]:
         "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
         "before": finding.to_json()["before"],
         "spans": finding.spans.to_json() if finding.spans else None,
+        "checked_at": finding.observed_at,
         "detail": "; ".join(
             part for part in (finding.detail or finding.reason, finding.spans.reason if finding.spans else "") if part
         ),
     }
 
 
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A JSON audit row as one level: nested objects' keys joined with `_` (before_type, spans_before_key_id, ...);
+    a key already present keeps its first value (spans_destination is both a column and spans.destination)."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Mapping):
+            for sub, inner in flatten(value, f"{prefix}{key}_").items():
+                flat.setdefault(sub, inner)
+        else:
+            flat.setdefault(prefix + key, json.dumps(value) if isinstance(value, list) else value)
+    return flat
+
+
+def csv_cell(value: object) -> str:
+    """One CSV cell an auditor can open safely: printable, and never read as a formula by a spreadsheet (OWASP
+    "CSV Injection": a leading =, +, -, @, tab or carriage return is neutralised with a leading ')."""
+    text = "" if value is None else safe_text(value)
+    return "'" + text if text.startswith(_FORMULA_LEAD) else text
+
+
+def render_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Evidence for auditors: the JSON rows flattened, columns in first-seen order (README, "The audit command")."""
+    flat = [flatten(r) for r in rows]
+    columns = list(dict.fromkeys(key for r in flat for key in r))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[csv_cell(r.get(c)) for c in columns] for r in flat])
+    return buffer.getvalue()
+
+
 def account_error_row(account: str, error: str) -> dict[str, Any]:
     """The row of an account that could not be checked at all (never skipped): every column, verdict `error`."""
-    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans"])
+    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans", "checked_at"])
     return {**blank, "account": account, "region": "*", "verdict": Verdict.ERROR.value,
             "outcome": Outcome.ERROR.value, "detail": error}  # fmt: skip
 
@@ -123,7 +164,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     values["XRAY_GUARD_REGIONS"] = "" if args.regions == "all" else args.regions
     settings = Settings.from_env(values, required=())
     clients = connect(settings, env)
-    responder = Responder(settings, clients)
+    responder = Responder(settings, clients, sinks=[])  # the audit reports; it sends nothing anywhere
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [clients.home_account()]
     rows: list[dict[str, Any]] = []
     for n, account in enumerate(accounts, 1):
@@ -132,9 +173,12 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         except AwsCallError as e:
             rows.append(account_error_row(account, str(e)))
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
-    if args.json:
+    output = "json" if args.json else args.format
+    if output == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
+    elif output == "csv":
+        out.write(render_csv(rows))
     else:
         out.write(render_table(rows) + "\n")
         bad = [r for r in rows if r["verdict"] != Verdict.COMPLIANT.value]

@@ -4,6 +4,7 @@ environment is not touched (the localaws fixture sets it for the other tests, an
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -198,3 +199,24 @@ def test_the_audit_table_neutralizes_what_it_prints() -> None:
     assert len(lines) == 2
     assert all(line.isprintable() for line in lines)
     assert "\\x1b[2J\\x1b[32mcompliant\\r\\n\\u202eevil\\u2028x" in lines[1]
+
+
+def test_csv_evidence_is_flat_ordered_and_safe_to_open() -> None:
+    rows = [
+        {"account": "222222222222", "region": "eu-west-1", "type": "KMS", "key_id": "=HYPERLINK(\"http://x\")",
+         "verdict": "drift-other-key", "outcome": "reported", "before": {"type": "NONE", "key_id": None},
+         "spans": {"destination": "XRay", "before": {"key_id": "+1"}}, "detail": "-2\tx", "checked_at": "t"},
+    ]  # fmt: skip
+
+    text = cli.render_csv(rows)
+
+    header, line = text.splitlines()
+    assert header.split(",") == [
+        "account", "region", "type", "key_id", "verdict", "outcome", "before_type", "before_key_id",
+        "spans_destination", "spans_before_key_id", "detail", "checked_at",
+    ]  # fmt: skip
+    cells = next(csv.reader([line]))
+    assert cells[3] == '\'=HYPERLINK("http://x")'  # never a formula in a spreadsheet
+    assert cells[9] == "'+1"
+    assert cells[10].startswith("'-2")
+    assert "\t" not in line
