@@ -66,6 +66,10 @@ class EncryptionState:
             return f"NONE (AWS-owned key), {self.status}"
         return f"KMS {self.key_arn}, {self.status}"
 
+    def to_json(self) -> dict[str, str | None]:
+        """The one machine form of a state (findings, decision log lines and audit rows share it)."""
+        return {"type": self.type.value, "key_id": self.key_arn, "status": self.status.value}
+
 
 SPANS_LOG_GROUP = "aws/spans"
 

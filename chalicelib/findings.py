@@ -58,7 +58,6 @@ class Finding:
     cloudtrail_event_id: str | None = None
     event_time: str | None = None
     exempt_actor: bool = False
-    api_calls: tuple[str, ...] = ()
     storm_count: int = 0  # > 0: a storm summary (this many drifts in this account/region this hour)
     storm_held: tuple[str, ...] = ()  # drifts held back since the last alert: "eventID (verdict)"
     # The second store (None: not checked, e.g. the X-Ray read failed). `verdict`, `reason` and `outcome` above are
@@ -91,10 +90,10 @@ class Finding:
         return self.outcome is Outcome.REVERTED
 
     def to_json(self) -> dict[str, Any]:
-        """Versioned machine form (the `sqs`/`lambda` rendering and the log line share it)."""
+        """Versioned machine form: the `sqs`/`lambda` rendering, the EventBridge and Security Hub destinations."""
 
         def state(s: EncryptionState | None) -> dict[str, Any] | None:
-            return None if s is None else {"type": s.type.value, "key_id": s.key_arn, "status": s.status.value}
+            return None if s is None else s.to_json()
 
         return {
             "schema": SCHEMA,

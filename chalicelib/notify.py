@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
 from chalicelib.findings import Finding
-from chalicelib.storm import WINDOW_SECONDS, StormRecap
+from chalicelib.storm import SUMMARY_EVERY, WINDOW_SECONDS, StormRecap
 from chalicelib.text import chat_code, chat_text, clip, safe_text
 
 if TYPE_CHECKING:
@@ -193,7 +193,8 @@ def render_email(finding: Finding) -> str:
     if finding.storm_count:
         lines.append(
             f"Storm control: {finding.storm_count} drifts in this account/region this hour. Each is still handled;"
-            " individual alerts are collapsed into one summary every 10 drifts. Find who keeps changing it."
+            f" individual alerts are collapsed into one summary every {SUMMARY_EVERY} drifts."
+            " Find who keeps changing it."
         )
     if finding.storm_held:
         lines.append("Held back since the last alert (CloudTrail eventID): " + ", ".join(finding.storm_held))

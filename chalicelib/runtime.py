@@ -33,8 +33,7 @@ class Runtime:
             raise ConfigError("XRAY_GUARD_SWEEP_QUEUE_URL and XRAY_GUARD_SWEEP_TABLE: both are required for the sweep")
         clients = self.responder.clients
         home = clients.home_account()
-        region = settings.sweep_queue_url.split(".")[1] if "amazonaws.com" in settings.sweep_queue_url else None
-        region = region or clients.region
+        region = clients.region  # the sweep queue and table belong to the same stack as the functions
         return Sweeper(
             self.responder,
             SweepStore(clients.client(home, region, "dynamodb"), settings.sweep_table),

@@ -246,7 +246,6 @@ class Responder:
                 finding = dataclasses.replace(
                     template, reason=f"could not check: {e.code}", observed_at=self._now(), detail=str(e)
                 )
-        finding = dataclasses.replace(finding, api_calls=tuple(calls))
         emit(
             "decision",
             event_id=finding.event_id,
@@ -255,8 +254,8 @@ class Responder:
             account=target.account,
             region=target.region,
             actor=finding.actor.arn if finding.actor else None,
-            before=_state_json(finding.before),
-            after=_state_json(finding.after),
+            before=None if finding.before is None else finding.before.to_json(),
+            after=None if finding.after is None else finding.after.to_json(),
             decision=finding.verdict.value,
             outcome=finding.outcome.value,
             detail=finding.detail,
@@ -470,10 +469,6 @@ def needs_retry(finding: Finding, mode: Mode) -> bool:
     unusable = finding.verdict is Verdict.KEY_UNUSABLE
     unusable |= finding.spans is not None and finding.spans.verdict is Verdict.KEY_UNUSABLE
     return mode is Mode.REVERT and unusable
-
-
-def _state_json(state: EncryptionState | None) -> dict[str, Any] | None:
-    return None if state is None else {"type": state.type.value, "key_id": state.key_arn, "status": state.status.value}
 
 
 def _safe_id(raw: object) -> str | None:

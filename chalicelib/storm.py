@@ -33,6 +33,7 @@ from chalicelib.sessions import call_aws, paginate
 
 STORM_PREFIX = "storm#"  # leading key of every storm item (the event handler's IAM grant is limited to it)
 WINDOW_SECONDS = 3600.0
+SUMMARY_LIMIT, SUMMARY_EVERY = 3, 10  # the first 3 drift alerts of a window go out, then one summary every 10
 RECAP_LOOKBACK_WINDOWS = 24  # the sweep recaps closed hours up to a day back (the items' TTL)
 _TTL_SECONDS = 2 * 86400
 
@@ -67,8 +68,8 @@ class StormControl(Protocol):
 
 @dataclass
 class _Policy:
-    limit: int = 3
-    summary_every: int = 10
+    limit: int = SUMMARY_LIMIT
+    summary_every: int = SUMMARY_EVERY
 
     def verdict(self, count: int) -> tuple[bool, bool]:
         """(send, summarized) for the count-th drift of a window."""
@@ -83,8 +84,8 @@ class MemoryStorm:
     def __init__(
         self,
         *,
-        limit: int = 3,
-        summary_every: int = 10,
+        limit: int = SUMMARY_LIMIT,
+        summary_every: int = SUMMARY_EVERY,
         window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -131,8 +132,8 @@ class TableStorm:
         client: Any | Callable[[], Any],
         table: str,
         *,
-        limit: int = 3,
-        summary_every: int = 10,
+        limit: int = SUMMARY_LIMIT,
+        summary_every: int = SUMMARY_EVERY,
         window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
