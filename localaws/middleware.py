@@ -1,6 +1,6 @@
 """The localaws WSGI app: moto's server wrapped with what moto lacks or gets wrong (X-Ray encryption config and
-trace segment destination, CloudWatch Logs key association, KMS key lifecycle, account:ListRegions), a call log,
-injected faults and the ``/_localaws/*`` control endpoints.
+trace segment destination, CloudWatch Logs key association, KMS key lifecycle, account:ListRegions, Security Hub
+findings), a call log, injected faults and the ``/_localaws/*`` control endpoints.
 
 Every AWS request goes through latency, then throttling (X-Ray and KMS), then ``--fail`` rules, then the
 emulated operations, then moto.
@@ -18,7 +18,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from localaws import account, kms, logs, moto_bridge, transaction_search, xray
+from localaws import account, kms, logs, moto_bridge, securityhub, transaction_search, xray
 from localaws.calls import CallLog
 from localaws.faults import FaultInjector, FaultSettings
 from localaws.protocol import AwsRequest, error_response
@@ -40,7 +40,7 @@ _KMS_KEY_PARAMS = ("KeyId", "TargetKeyId", "DestinationKeyId")
 
 class LocalAWSApp:
     """WSGI app. ``calls`` and ``faults`` are the live state reachable over HTTP; ``xray``,
-    ``trace_destinations``, ``logs_keys`` and ``kms`` hold the emulated services' own state."""
+    ``trace_destinations``, ``logs_keys``, ``kms`` and ``security_hub`` hold the emulated services' own state."""
 
     def __init__(
         self,
@@ -56,6 +56,7 @@ class LocalAWSApp:
         self.trace_destinations = transaction_search.TraceSegmentDestinations(moto_bridge.find_kms_key, clock=clock)
         self.logs_keys = logs.LogsKeys(moto_bridge.find_kms_key)
         self.kms = kms.KeyLifecycle()
+        self.security_hub = securityhub.SecurityHubFindings(moto_bridge.security_hub_enabled)
         self._moto = moto_app or moto_bridge.create_moto_app()
         self._sleep = sleep
 
@@ -74,6 +75,7 @@ class LocalAWSApp:
         self.trace_destinations.reset()
         self.logs_keys.reset()
         self.kms.reset()
+        self.security_hub.reset()
         self.calls.clear()
         self.faults.reset()
 
@@ -133,6 +135,8 @@ class LocalAWSApp:
             return self.logs_keys.refuse_create(request, caller)
         if service == "kms" and operation in kms.OPERATIONS:
             return self.kms.handle(request, caller)
+        if service == "securityhub" and operation in securityhub.OPERATIONS:
+            return self.security_hub.handle(request, caller)
         if service == "account" and operation in account.OPERATIONS:
             return account.list_regions(request)
         return None

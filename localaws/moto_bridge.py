@@ -12,6 +12,9 @@ Everything else in localaws speaks HTTP to moto's WSGI app or calls the function
 - ``moto.logs.models.logs_backends``: log groups, which X-Ray creates (``aws/spans``) and whose ``kms_key_id``
   CloudWatch Logs ``AssociateKmsKey``/``DisassociateKmsKey`` (absent from moto 5.2.5) set; moto's
   ``DescribeLogGroups`` renders that attribute as ``kmsKeyId``.
+- ``moto.securityhub.models.securityhub_backends``: only the ``enabled`` flag that moto's own
+  ``EnableSecurityHub``/``DisableSecurityHub`` set, so that ``localaws.securityhub`` (which serves the findings
+  operations itself) knows whether Security Hub is on in an account and region.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.securityhub.models import securityhub_backends
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -210,6 +214,16 @@ def set_log_group_kms_key(account: str, region: str, name: str, kms_key_id: str 
         return None
     group.kms_key_id = kms_key_id
     return _log_group(group)
+
+
+def security_hub_enabled(account: str, region: str) -> bool:
+    """True while Security Hub is enabled in the account and region (moto serves ``EnableSecurityHub``,
+    ``DisableSecurityHub`` and ``DescribeHub``; its reset disables it everywhere)."""
+    try:
+        backend = securityhub_backends[account][region]
+    except KeyError:  # a region moto does not know: Security Hub cannot be enabled there
+        return False
+    return bool(backend.enabled)
 
 
 def _key_by_arn(key_arn: str) -> Any:

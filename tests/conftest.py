@@ -81,6 +81,10 @@ class World:
             kms.create_alias(AliasName=alias, TargetKeyId=arn)
         return arn
 
+    def enable_security_hub(self, account: str = MEMBER, region: str = MEMBER_REGION) -> None:
+        """Turn Security Hub on in one account and region; it is off everywhere until then (and after a reset)."""
+        self.session(account, region).client("securityhub").enable_security_hub(EnableDefaultStandards=False)
+
     def kms(self, account: str = MEMBER, region: str = MEMBER_REGION) -> Any:
         return self.session(account, region).client("kms")
 
