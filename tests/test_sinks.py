@@ -25,7 +25,9 @@ from chalicelib.errors import SinkFailed
 from chalicelib.findings import Finding, SpansFinding
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
 from chalicelib.sinks.securityhub import asff, finding_id
+from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World, load_event
+from tests.test_hostile_input import captured_log
 
 KEY = f"arn:aws:kms:{MEMBER_REGION}:{MEMBER}:key/11111111-2222-4333-8444-555555555555"
 ALL = "sns,securityhub,eventbridge"
@@ -166,7 +168,39 @@ def test_security_hub_not_enabled_is_logged_never_a_failure(world: World) -> Non
     topic, inbox = world.alert_inbox()
     world.put(Type="NONE")
 
-    summary = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("1"))
+    with captured_log() as log:
+        summary = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("1"))
 
     assert summary["outcome"] == "alerted"
     assert len(world.alerts(inbox)) == 1
+    [line] = [json.loads(x) for x in log.getvalue().splitlines() if '"securityhub-not-enabled"' in x]
+    assert (line["account"], line["region"]) == (MEMBER, MEMBER_REGION)
+    assert "InvalidAccessException" in line["error"]
+
+
+def test_the_sweep_imports_every_checked_region_and_the_digest_names_accounts_without_security_hub(
+    world: World,
+) -> None:
+    world.create_key()
+    world.create_key(account="333333333333", region=MEMBER_REGION)
+    world.put(Type="NONE")
+    _hub(world).enable_security_hub()  # 333333333333 has not enabled Security Hub CSPM
+    topic, inbox = world.alert_inbox()
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+    scope = {"XRAY_GUARD_ACCOUNTS": f"{MEMBER},333333333333", "XRAY_GUARD_REGIONS": MEMBER_REGION}
+    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL, **scope)
+    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
+
+    sweeper.start()
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            sweeper.sweep_account(message["Body"])
+
+    findings = _findings(world)
+    assert findings[finding_id(MEMBER, MEMBER_REGION, "xray")]["Compliance"]["Status"] == "FAILED"
+    assert findings[finding_id(MEMBER, MEMBER_REGION, "spans")]["Compliance"]["Status"] == "PASSED"
+    [digest] = world.alerts(inbox)  # SNS gets the one digest, not one alert per region
+    assert digest["destination_notes"] == [f"Security Hub CSPM is not enabled in 333333333333 {MEMBER_REGION}"]
