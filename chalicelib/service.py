@@ -50,7 +50,7 @@ from chalicelib.sessions import ClientFactory, recording_calls
 from chalicelib.settings import Settings
 from chalicelib.sinks import Deliveries, MemoryDeliveries, Sink, dispatch
 from chalicelib.sinks.eventbridge import EventBridgeSink
-from chalicelib.sinks.securityhub import SecurityHubSink
+from chalicelib.sinks.securityhub import SecurityHubSink, now_utc
 from chalicelib.sinks.sns import SnsSink
 from chalicelib.spans import SpansStore, logs_key_statement
 from chalicelib.storm import MemoryStorm, StormControl, TableStorm
@@ -124,7 +124,7 @@ class Responder:
         made: dict[SinkName, Callable[[], Sink]] = {
             SinkName.SNS: self._sns,
             SinkName.SECURITY_HUB: lambda: SecurityHubSink(
-                lambda account, region: clients.client(account, region, "securityhub"), clients.partition, self._now
+                lambda account, region: clients.client(account, region, "securityhub"), clients.partition, now_utc
             ),
             SinkName.EVENTBRIDGE: lambda: EventBridgeSink(
                 lambda: (

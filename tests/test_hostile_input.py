@@ -150,7 +150,8 @@ def check_can_run(event: Any) -> bool:
         and ASCII_ACCOUNT.fullmatch(account) is not None
         and isinstance(region, str)
         and ASCII_REGION.fullmatch(region) is not None
-        and detail.get("eventName") in names
+        and isinstance(detail.get("eventName"), str)
+        and detail["eventName"] in names
     )
 
 

@@ -24,7 +24,7 @@ from chalicelib.domain import (
 from chalicelib.errors import SinkFailed
 from chalicelib.findings import Finding, SpansFinding
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
-from chalicelib.sinks.securityhub import asff, finding_id
+from chalicelib.sinks.securityhub import SecurityHubSink, asff, finding_id
 from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 from tests.test_hostile_input import captured_log
@@ -204,3 +204,18 @@ def test_the_sweep_imports_every_checked_region_and_the_digest_names_accounts_wi
     assert findings[finding_id(MEMBER, MEMBER_REGION, "spans")]["Compliance"]["Status"] == "PASSED"
     [digest] = world.alerts(inbox)  # SNS gets the one digest, not one alert per region
     assert digest["destination_notes"] == [f"Security Hub CSPM is not enabled in 333333333333 {MEMBER_REGION}"]
+
+
+def test_two_checks_in_one_millisecond_still_update_the_finding(world: World) -> None:
+    """Security Hub ignores a re-import whose UpdatedAt is not later than the stored one: the sink moves it on."""
+    world.create_key()
+    _hub(world).enable_security_hub()
+    world.put(Type="NONE")
+    stuck = "2026-11-28T03:00:00.000Z"
+    sink = SecurityHubSink(lambda a, r: world.session(a, r).client("securityhub"), lambda _region: "aws", lambda: stuck)
+    sink.send(_finding())
+    sink.send(_finding(verdict=Verdict.COMPLIANT, outcome=Outcome.COMPLIANT))
+
+    closed = _findings(world)[finding_id(MEMBER, MEMBER_REGION, "xray")]
+    assert (closed["Compliance"]["Status"], closed["RecordState"]) == ("PASSED", "ARCHIVED")
+    assert closed["UpdatedAt"].startswith("2026-11-28T03:00:00.001")

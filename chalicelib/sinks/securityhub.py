@@ -16,6 +16,7 @@ open finding (read back with GetFindings), UpdatedAt now.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import Outcome, Severity, SinkName, Verdict
@@ -99,6 +100,21 @@ def asff(finding: Finding, store: str, *, partition: str, now: str, created_at: 
     return document
 
 
+def _moment(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _later(timestamp: str) -> str:
+    """One millisecond after an ISO 8601 timestamp, in UTC with milliseconds."""
+    moment = _moment(timestamp) + timedelta(milliseconds=1)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_utc() -> str:
+    """Security Hub timestamps with milliseconds: two imports in one second must still be ordered."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class SecurityHubSink:
     """Imports each checked store into Security Hub CSPM in the finding's own account and region."""
 
@@ -132,6 +148,11 @@ class SecurityHubSink:
                 # CreatedAt: the first detection of the open finding; a drift that re-opens a closed one is new.
                 if previous and (doc["RecordState"] == "ARCHIVED" or previous.get("RecordState") == "ACTIVE"):
                     doc["CreatedAt"] = previous.get("CreatedAt", now)
+                # Security Hub ignores an update whose UpdatedAt is not later than the stored one (Security Hub user
+                # guide on updating findings with BatchImportFindings; localaws/securityhub.py emulates it):
+                # keep it strictly increasing even for two checks within one millisecond.
+                if previous and "UpdatedAt" in previous and _moment(previous["UpdatedAt"]) >= _moment(now):
+                    doc["UpdatedAt"] = _later(previous["UpdatedAt"])
                 documents.append(doc)
             answer = call_aws(
                 "securityhub", "BatchImportFindings", lambda: client.batch_import_findings(Findings=documents)
