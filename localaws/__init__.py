@@ -4,7 +4,8 @@ moto's server (every moto service, multi-account through STS AssumeRole) plus wh
 this project: X-Ray ``GetEncryptionConfig``/``PutEncryptionConfig`` and ``GetTraceSegmentDestination``/
 ``UpdateTraceSegmentDestination`` (which creates ``aws/spans``), CloudWatch Logs ``AssociateKmsKey``/
 ``DisassociateKmsKey`` and the ``aws/`` rule of ``CreateLogGroup``, the KMS key lifecycle, rotation and policy
-operations, ``account:ListRegions``; a call log and injected faults (latency, throttling, stuck updates, failing
+operations, ``account:ListRegions``, CloudTrail organization trails seen from member accounts and the default event
+selector of a trail created without one; a call log and injected faults (latency, throttling, stuck updates, failing
 operations, regions without Transaction Search).
 
 Control endpoints: ``GET /_localaws/calls``, ``POST /_localaws/reset``, ``GET|POST /_localaws/faults``,
