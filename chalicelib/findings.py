@@ -65,6 +65,9 @@ class Finding:
     # the region's overall ones: the X-Ray config's verdict when it is not compliant, else the spans store's; the
     # worse of the two outcomes. `before`/`after` are X-Ray's EncryptionConfig.
     spans: SpansFinding | None = None
+    # Whether events from this account and region reach xray-guard (chalicelib/coverage_policy.py): "events",
+    # "sweep-only: ...", "unknown: ..."; None when not judged (the event path judges no coverage).
+    coverage: str | None = None
 
     @property
     def severity(self) -> str:
@@ -104,4 +107,5 @@ class Finding:
             "storm_count": self.storm_count,
             "storm_held": list(self.storm_held),
             "spans": None if self.spans is None else self.spans.to_json(),
+            "coverage": self.coverage,
         }

@@ -110,6 +110,12 @@ class ClientFactory:
         """The region of the base session (where STS and the home account's services are called)."""
         return self._region
 
+    @property
+    def partition(self) -> str:
+        """The partition of the home region, as ARNs name it (aws, aws-us-gov, aws-cn)."""
+        partition: str = self._base.get_partition_for_region(self._region)
+        return partition
+
     def ensure_access(self, account: str) -> None:
         """Assume the member role now (cached), so an unreachable account fails as a whole, not per region."""
         self._session(account)
@@ -164,8 +170,7 @@ class ClientFactory:
         return fresh
 
     def _assume(self, account: str) -> _Credentials:
-        partition = self._base.get_partition_for_region(self._region)
-        role_arn = f"arn:{partition}:iam::{account}:role/{self._member_role}"
+        role_arn = f"arn:{self.partition}:iam::{account}:role/{self._member_role}"
         sts = self._make("sts", self._region, None)
         response = _call(
             "sts",
