@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.coverage import CoverageReader, destination_for
-from chalicelib.coverage_policy import DENIAL_CODES, is_gap, judge, unreachable
+from chalicelib.coverage_policy import DENIAL_CODES, is_gap, judge, unreachable, verdict
 from chalicelib.domain import Target, Verdict
 from chalicelib.errors import AwsCallError, XrayGuardError
 from chalicelib.events import PATTERN
@@ -270,7 +270,7 @@ class Sweeper:
 
     def account_failed(self, body: str, error: str) -> None:
         """Called for a message that exhausted its retries (from the dead-letter queue)."""
-        self._record_failed(SweepMessage.from_body(body), error, "unknown: account not checked")
+        self._record_failed(SweepMessage.from_body(body), error, verdict([], ["account not checked after retries"]))
 
     def _record_failed(self, message: SweepMessage, error: str, coverage: str) -> None:
         emit("sweep-account-failed", sweep_id=message.sweep_id, account=message.account, error=error)
