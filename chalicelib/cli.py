@@ -1,12 +1,14 @@
 """The operator's audit command: every account and region, its X-Ray encryption, and a verdict.
 
     xray-guard audit [--accounts org|ID,ID] [--regions all|R,R] [--format table|json|csv] [--fix --yes]
+                     [--require-coverage]
     (or python -m chalicelib.cli audit ...)
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
-AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found, 2 on error. Any failure, including a broken
-environment (bad configuration, endpoint, region, profile or credentials), is one line on stderr and exit 2: never
-a traceback, and never 1, which a pipeline reads as "drift found".
+AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found (with --require-coverage also: a region whose
+events cannot be shown to reach xray-guard), 2 on error. Any failure, including a broken environment (bad
+configuration, endpoint, region, profile or credentials), is one line on stderr and exit 2: never a traceback, and
+never 1, which a pipeline reads as "drift found".
 """
 
 from __future__ import annotations
@@ -24,18 +26,19 @@ from typing import Any, TextIO
 import botocore.session
 from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
 
+from chalicelib.coverage_policy import is_gap
 from chalicelib.domain import Outcome, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory, session_from_env
 from chalicelib.settings import Settings
-from chalicelib.sweep import check_account, list_accounts
+from chalicelib.sweep import check_account, list_accounts, unreachable_coverage
 from chalicelib.text import safe_text
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 # Both trace stores: X-Ray's EncryptionConfig, then Transaction Search's aws/spans; `verdict` and `outcome` are the
-# region's overall ones (README "Audit rows").
+# region's overall ones (README "Audit rows"); `coverage` says whether its events reach xray-guard.
 COLUMNS = (
     "account",
     "region",
@@ -47,6 +50,7 @@ COLUMNS = (
     "spans_verdict",
     "verdict",
     "outcome",
+    "coverage",
 )
 
 
@@ -63,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="same as --format json")
     audit.add_argument("--fix", action="store_true", help="revert drift to the approved key (verified)")
     audit.add_argument("--yes", action="store_true", help="confirm --fix")
+    audit.add_argument(
+        "--require-coverage",
+        action="store_true",
+        help="exit 1 also when a region's events cannot be shown to reach xray-guard (coverage other than 'events')",
+    )
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
     return parser
 
@@ -89,6 +98,7 @@ def row(finding: Finding) -> dict[str, Any]:
         "detail": "; ".join(
             part for part in (finding.detail or finding.reason, finding.spans.reason if finding.spans else "") if part
         ),
+        "coverage": finding.coverage,
     }
 
 
@@ -126,18 +136,23 @@ def render_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def account_error_row(account: str, error: str) -> dict[str, Any]:
-    """The row of an account that could not be checked at all (never skipped): every column, verdict `error`."""
+def account_error_row(account: str, error: AwsCallError) -> dict[str, Any]:
+    """The row of an account that could not be checked at all (never skipped): every column, verdict `error`, and
+    its coverage unknown (e.g. "unknown: AssumeRole denied")."""
     blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans", "checked_at"])
     return {**blank, "account": account, "region": "*", "verdict": Verdict.ERROR.value,
-            "outcome": Outcome.ERROR.value, "detail": error}  # fmt: skip
+            "outcome": Outcome.ERROR.value, "detail": str(error),
+            "coverage": unreachable_coverage(error)}  # fmt: skip
 
 
-def exit_code(rows: Sequence[Mapping[str, Any]]) -> int:
+def exit_code(rows: Sequence[Mapping[str, Any]], *, require_coverage: bool = False) -> int:
+    """2 > 1 > 0 on encryption; with `require_coverage` a coverage gap is worth 1 too (never more)."""
     failed = {Outcome.REVERT_FAILED.value, Outcome.ERROR.value}
     if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] in failed for r in rows):
         return EXIT_ERROR
     if any(r["verdict"] != Verdict.COMPLIANT.value and r["outcome"] != Outcome.REVERTED.value for r in rows):
+        return EXIT_DRIFT
+    if require_coverage and any(is_gap(r.get("coverage")) for r in rows):
         return EXIT_DRIFT
     return EXIT_COMPLIANT
 
@@ -171,7 +186,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         try:
             rows += [row(f) for f in check_account(responder, account, trigger=Trigger.AUDIT)]
         except AwsCallError as e:
-            rows.append(account_error_row(account, str(e)))
+            rows.append(account_error_row(account, e))
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
     output = "json" if args.json else args.format
     if output == "json":
@@ -182,8 +197,11 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     else:
         out.write(render_table(rows) + "\n")
         bad = [r for r in rows if r["verdict"] != Verdict.COMPLIANT.value]
-        out.write(f"\n{len(rows)} region(s) checked, {len(bad)} not compliant.\n")
-    return exit_code(rows)
+        gaps = [r for r in rows if is_gap(r.get("coverage"))]
+        out.write(
+            f"\n{len(rows)} region(s) checked, {len(bad)} not compliant, {len(gaps)} with an event coverage gap.\n"
+        )
+    return exit_code(rows, require_coverage=args.require_coverage)
 
 
 def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:

@@ -68,6 +68,9 @@ class Finding:
     xray_verdict: Verdict | None = None
     xray_outcome: Outcome | None = None
     xray_reason: str | None = None
+    # Whether events from this account and region reach xray-guard (chalicelib/coverage_policy.py): "events",
+    # "sweep-only: ...", "unknown: ..."; None when not judged (the event path judges no coverage).
+    coverage: str | None = None
 
     @property
     def xray_store_verdict(self) -> Verdict:
@@ -119,4 +122,5 @@ class Finding:
             "storm_count": self.storm_count,
             "storm_held": list(self.storm_held),
             "spans": None if self.spans is None else self.spans.to_json(),
+            "coverage": self.coverage,
         }

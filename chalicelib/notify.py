@@ -309,9 +309,11 @@ def _finding_message(finding: Finding) -> Message:
 
 
 def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> Message:
-    """One message for a whole sweep: counts and a table of the account/region pairs that were not compliant.
+    """One message for a whole sweep: counts, a table of the account/region pairs that were not compliant, and every
+    event coverage gap (a region only the sweep would notice a change in; a gap is never left out).
 
-    `results` maps account → {"counts": {verdict: n}, "non_compliant": [finding JSON], "error": str | None}.
+    `results` maps account → {"counts": {verdict: n}, "non_compliant": [finding JSON], "error": str | None,
+    "coverage_gaps": [{"account", "region", "coverage"}]}.
     """
     counts: dict[str, int] = {}
     for result in results.values():
@@ -321,13 +323,24 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     bad = sorted(
         (row for r in results.values() for row in r["non_compliant"]), key=lambda row: (row["account"], row["region"])
     )
+    gaps = sorted(
+        (gap for r in results.values() for gap in r.get("coverage_gaps", [])),
+        key=lambda gap: (gap["account"], gap["region"]),
+    )
     checks = sum(counts.values())
     reverted = sum(row["outcome"] == Outcome.REVERTED.value for row in bad)
     failed = sum(row["outcome"] in {Outcome.REVERT_FAILED.value, Outcome.ERROR.value} for row in bad)
     worst = "critical" if failed or failed_accounts else ("high" if len(bad) > reverted else "low")
+    if gaps and worst == "low":
+        worst = "medium"  # nothing is wrong yet, but a change there would wait for the next sweep
     title = (
         f"X-Ray sweep: {len(bad)} of {checks} regions found non-compliant, {reverted} reverted, "
-        f"{len(failed_accounts)} account(s) failed"
+        f"{len(failed_accounts)} account(s) failed, {len(gaps)} coverage gap(s)"
+    )
+    # The same counts, short enough for an SNS subject (less than 100 characters).
+    short = (
+        f"X-Ray sweep: {len(bad)}/{checks} non-compliant, {reverted} reverted, {len(failed_accounts)} failed "
+        f"accounts, {len(gaps)} coverage gaps"
     )
     count_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
     header = f"{'ACCOUNT':<14}{'REGION':<17}{'VERDICT':<25}{'OUTCOME':<15}DETAIL"
@@ -348,12 +361,13 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     if len(rows) > len(shown):
         email.append(f"... and {len(rows) - len(shown)} more (full list in the JSON rendering and the logs)")
     if failed_accounts:
-        email += ["", "Accounts that could not be checked (retried, then dead-lettered):"]
+        email += ["", "Accounts that could not be checked:"]
         email += [f"  {account}: {why}" for account, why in sorted(failed_accounts.items())]
     notes = sorted({note for r in results.values() for note in r.get("notes", [])})
     if notes:
         email += ["", "Destinations (XRAY_GUARD_SINKS) that did not take every finding:"]
         email += [f"  {note}" for note in notes[:DIGEST_ROWS_IN_TEXT]]
+    email += _coverage_lines(gaps)
     email_text = _text_block(email)
     machine: dict[str, Any] = {
         "schema": "xray-guard.sweep-digest/v1",
@@ -366,11 +380,17 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         "destination_notes": notes,
         "non_compliant": bad,
         "omitted": 0,
+        "coverage_gaps": gaps,
+        "coverage_gaps_omitted": 0,
     }
     while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine["non_compliant"]:
         keep = len(machine["non_compliant"]) // 2
         machine["omitted"] += len(machine["non_compliant"]) - keep
         machine["non_compliant"] = machine["non_compliant"][:keep]
+    while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine["coverage_gaps"]:
+        keep = len(machine["coverage_gaps"]) // 2
+        machine["coverage_gaps_omitted"] += len(machine["coverage_gaps"]) - keep
+        machine["coverage_gaps"] = machine["coverage_gaps"][:keep]
     lines = [f"*Counts:* {chat_text(count_text)}"]
     lines += [
         f"{chat_code(r['account'])} {chat_code(r['region'])} {chat_text(r['verdict'])} -> {chat_text(r['outcome'])}"
@@ -379,6 +399,12 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     if len(bad) > 20:
         lines.append(f"... and {len(bad) - 20} more (see the email or JSON rendering)")
     lines += [f"*Account failed:* {chat_code(a)} {chat_code(why)}" for a, why in sorted(failed_accounts.items())[:10]]
+    lines += [
+        f"*Coverage gap:* {chat_code(g['account'])} {chat_code(g['region'])} {chat_text(g['coverage'])}"
+        for g in gaps[:10]
+    ]
+    if len(gaps) > 10:
+        lines.append(f"... and {len(gaps) - 10} more coverage gaps (see the email or JSON rendering)")
     chatbot = {
         "version": "1.0",
         "source": "custom",
@@ -393,7 +419,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     }
     machine_json = json.dumps(machine)
     return Message(
-        subject=_ascii_subject(f"[{worst.upper()}] {title}"),
+        subject=_ascii_subject(f"[{worst.upper()}] {short}"),
         message={
             "default": json.dumps(chatbot),
             "email": email_text[: MESSAGE_BUDGET // 2],
@@ -402,6 +428,26 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         },
         attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
     )
+
+
+def _coverage_lines(gaps: list[Mapping[str, str]]) -> list[str]:
+    """The digest's coverage section: every gap, the regions of an account that share one gap on one line (before a
+    rollout every region of an account has the same gap); the full list is also in the JSON and the logs."""
+    if not gaps:
+        return ["", "Event coverage: events from every checked region reach xray-guard."]
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for gap in gaps:
+        grouped.setdefault((gap["account"], gap["coverage"]), []).append(gap["region"])
+    rows = [f"{account:<14}{coverage}  [{', '.join(regions)}]" for (account, coverage), regions in grouped.items()]
+    lines = [
+        "",
+        f"Event coverage gaps in {len(gaps)} region(s): a change there reaches xray-guard only at the next sweep",
+        f"{'ACCOUNT':<14}COVERAGE  [REGIONS]",
+        *rows[:DIGEST_ROWS_IN_TEXT],
+    ]
+    if len(rows) > DIGEST_ROWS_IN_TEXT:
+        lines.append(f"... and {len(rows) - DIGEST_ROWS_IN_TEXT} more (full list in the JSON rendering and the logs)")
+    return lines
 
 
 def storm_recap_message(recap: StormRecap) -> Message:

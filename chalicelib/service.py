@@ -124,13 +124,10 @@ class Responder:
         made: dict[SinkName, Callable[[], Sink]] = {
             SinkName.SNS: self._sns,
             SinkName.SECURITY_HUB: lambda: SecurityHubSink(
-                lambda account, region: clients.client(account, region, "securityhub"), clients.partition, now_utc
+                lambda account, region: clients.client(account, region, "securityhub"), clients.partition_of, now_utc
             ),
             SinkName.EVENTBRIDGE: lambda: EventBridgeSink(
-                lambda: (
-                    f"arn:{clients.partition(clients.region)}:events:{clients.region}:{clients.home_account()}"
-                    ":event-bus/default"
-                ),
+                lambda: f"arn:{clients.partition}:events:{clients.region}:{clients.home_account()}:event-bus/default",
                 lambda: clients.client(clients.home_account(), clients.region, "events"),
             ),
         }

@@ -110,8 +110,14 @@ class ClientFactory:
         """The region of the base session (where STS and the home account's services are called)."""
         return self._region
 
-    def partition(self, region: str) -> str:
-        """The partition of a region (aws, aws-us-gov, aws-cn, ...), from botocore's endpoint data."""
+    @property
+    def partition(self) -> str:
+        """The partition of the home region, as ARNs name it (aws, aws-us-gov, aws-cn)."""
+        partition: str = self._base.get_partition_for_region(self._region)
+        return partition
+
+    def partition_of(self, region: str) -> str:
+        """The partition of any region (aws, aws-us-gov, aws-cn, ...), from botocore's endpoint data."""
         partition: str = self._base.get_partition_for_region(region)
         return partition
 
@@ -169,8 +175,7 @@ class ClientFactory:
         return fresh
 
     def _assume(self, account: str) -> _Credentials:
-        partition = self._base.get_partition_for_region(self._region)
-        role_arn = f"arn:{partition}:iam::{account}:role/{self._member_role}"
+        role_arn = f"arn:{self.partition}:iam::{account}:role/{self._member_role}"
         sts = self._make("sts", self._region, None)
         response = _call(
             "sts",

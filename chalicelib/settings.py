@@ -32,6 +32,10 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
+# An event bus ARN (events model, EventBusNameOrArn: "arn:aws[\w-]*:events:...:[0-9]{12}:event-bus/...").
+_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[/.\-_A-Za-z0-9]{1,256}$")
+# A Lambda function name or unqualified ARN (lambda model, FunctionName: 1-64 of [a-zA-Z0-9-_]).
+_FUNCTION = re.compile(r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:)?[A-Za-z0-9_-]{1,64}$")
 
 ENV_PREFIX = "XRAY_GUARD_"
 # Exempt-principal patterns: IAM ARNs, and Identity Center users as the event parser names them
@@ -91,6 +95,10 @@ class Settings(BaseModel):
     failure_queue_url: str | None = None
     sweep_table: str | None = None
     sinks: tuple[SinkName, ...] = (SinkName.SNS,)
+    # Event coverage (chalicelib/coverage.py): the bus member rules forward to (default: the default bus of the
+    # account and Region xray-guard runs in), and the function the central Region's own rule targets.
+    central_bus_arn: str | None = Field(default=None, pattern=_BUS_ARN.pattern)
+    responder_function: str | None = Field(default=None, pattern=_FUNCTION.pattern)
 
     @field_validator("kms_keys", mode="before")
     @classmethod
@@ -221,6 +229,8 @@ def _explain(field: str, msg: str) -> str:
         "topic_arn": "allowed: an SNS topic ARN",
         "member_role": "allowed: an IAM role name",
         "require_cmk": "allowed: true, false",
+        "central_bus_arn": "allowed: an EventBridge event bus ARN",
+        "responder_function": "allowed: a Lambda function name or ARN",
     }
     if msg.startswith("Value error, "):
         return msg.removeprefix("Value error, ")  # our own validators already say what is allowed

@@ -7,6 +7,7 @@ counter; the account that brings the counter to the expected total publishes the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -14,8 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.coverage import CoverageReader, destination_for
+from chalicelib.coverage_policy import DENIAL_CODES, is_gap, judge, unreachable, verdict
 from chalicelib.domain import Target, Trigger, Verdict
 from chalicelib.errors import AwsCallError, XrayGuardError
+from chalicelib.events import PATTERN
 from chalicelib.findings import Finding
 from chalicelib.log import emit
 from chalicelib.notify import digest_message
@@ -79,13 +83,32 @@ def enabled_regions(responder: Responder, account: str) -> list[str]:
 def check_account(
     responder: Responder, account: str, *, workers: int = MAX_REGION_WORKERS, trigger: Trigger = Trigger.SWEEP
 ) -> list[Finding]:
-    """Check every enabled region of one account concurrently. Raises AwsCallError if the account is unreachable."""
-    responder.clients.ensure_access(account)
+    """Check every enabled region of one account concurrently, each with its event coverage. Raises AwsCallError if
+    the account is unreachable."""
+    clients = responder.clients
+    clients.ensure_access(account)
     regions = enabled_regions(responder, account)
     if not regions:
         return []
+    reader = CoverageReader(clients, account, destination_for(responder.settings, clients))
     with ThreadPoolExecutor(max_workers=min(workers, len(regions))) as pool:
-        return list(pool.map(lambda r: responder.check(Target(account, r), trigger=trigger), regions))
+        checks = pool.map(lambda r: responder.check(Target(account, r), trigger=trigger), regions)
+        rules = pool.map(reader.rules, regions)
+        trails = reader.trails(regions)  # a few calls in a row, while the workers check the regions
+        findings, readings = list(checks), list(rules)
+    coverage = {r: judge(r, rule, trails[r], PATTERN) for r, rule in zip(regions, readings, strict=True)}
+    emit("coverage", account=account, gaps={r: c for r, c in coverage.items() if is_gap(c)})
+    return [dataclasses.replace(f, coverage=coverage[f.region]) for f in findings]
+
+
+def assume_denied(error: AwsCallError) -> bool:
+    """The member role refused us: retrying will not change that, so the account is an `error` result at once."""
+    return (error.service, error.operation) == ("sts", "AssumeRole") and error.code in DENIAL_CODES
+
+
+def unreachable_coverage(error: AwsCallError) -> str:
+    """The coverage of an account that could not be checked at all: unknown, and why."""
+    return unreachable(error.operation, error.code)
 
 
 # The sweeps table's keys (infra/central.json declares the same; the demo and tests create it from here).
@@ -168,7 +191,8 @@ class SweepStore:
 
 
 def account_result(findings: Sequence[Finding]) -> dict[str, Any]:
-    """What one account contributes to the digest: counts, and the non-compliant findings in full."""
+    """What one account contributes to the digest: counts, the non-compliant findings in full, and every region whose
+    events cannot be shown to reach xray-guard."""
     counts: dict[str, int] = {}
     for f in findings:
         counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
@@ -176,7 +200,17 @@ def account_result(findings: Sequence[Finding]) -> dict[str, Any]:
         "counts": counts,
         "non_compliant": [f.to_json() for f in findings if f.verdict is not Verdict.COMPLIANT],
         "error": None,
+        "coverage_gaps": [coverage_gap(f.account, f.region, f.coverage) for f in findings if is_gap(f.coverage)],
     }
+
+
+def failed_result(account: str, error: str, coverage: str) -> dict[str, Any]:
+    """The result of an account that could not be checked: an error, and its coverage unknown."""
+    return {"counts": {}, "non_compliant": [], "error": error, "coverage_gaps": [coverage_gap(account, "*", coverage)]}
+
+
+def coverage_gap(account: str, region: str, coverage: str | None) -> dict[str, str]:
+    return {"account": account, "region": region, "coverage": str(coverage)}
 
 
 class Sweeper:
@@ -220,7 +254,14 @@ class Sweeper:
     def sweep_account(self, body: str) -> dict[str, Any]:
         """Check one account. An unreachable account raises, so SQS retries it and then dead-letters it."""
         message = SweepMessage.from_body(body)
-        findings = check_account(self._responder, message.account)
+        try:
+            findings = check_account(self._responder, message.account)
+        except AwsCallError as e:
+            if not assume_denied(e):
+                raise  # a crash or throttling: SQS delivers the message again, then dead-letters it
+            # A denial is final: record the account as failed now rather than after every retry.
+            self._record_failed(message, f"the member role could not be assumed: {e}", unreachable_coverage(e))
+            return {"account": message.account, "error": e.code}
         result = account_result(findings)
         result["notes"] = self._responder.send_sweep_findings(findings)
         emit("sweep-account", sweep_id=message.sweep_id, account=message.account, counts=result["counts"])
@@ -230,10 +271,11 @@ class Sweeper:
 
     def account_failed(self, body: str, error: str) -> None:
         """Called for a message that exhausted its retries (from the dead-letter queue)."""
-        message = SweepMessage.from_body(body)
-        result = {"counts": {}, "non_compliant": [], "error": error}
+        self._record_failed(SweepMessage.from_body(body), error, verdict([], ["account not checked after retries"]))
+
+    def _record_failed(self, message: SweepMessage, error: str, coverage: str) -> None:
         emit("sweep-account-failed", sweep_id=message.sweep_id, account=message.account, error=error)
-        if self._store.record(message.sweep_id, message.account, result):
+        if self._store.record(message.sweep_id, message.account, failed_result(message.account, error, coverage)):
             self.publish_digest(message.sweep_id)
 
     def publish_digest(self, sweep_id: str) -> None:

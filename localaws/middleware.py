@@ -1,6 +1,7 @@
 """The localaws WSGI app: moto's server wrapped with what moto lacks or gets wrong (X-Ray encryption config and
 trace segment destination, CloudWatch Logs key association, KMS key lifecycle, account:ListRegions, Security Hub
-findings), a call log, injected faults and the ``/_localaws/*`` control endpoints.
+findings, CloudTrail's organization trails and default selectors), a call log, injected faults and the
+``/_localaws/*`` control endpoints.
 
 Every AWS request goes through latency, then throttling (X-Ray and KMS), then ``--fail`` rules, then the
 emulated operations, then moto.
@@ -18,7 +19,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from localaws import account, kms, logs, moto_bridge, securityhub, transaction_search, xray
+from localaws import account, cloudtrail, kms, logs, moto_bridge, securityhub, transaction_search, xray
 from localaws.calls import CallLog
 from localaws.faults import FaultInjector, FaultSettings
 from localaws.protocol import AwsRequest, error_response
@@ -57,6 +58,7 @@ class LocalAWSApp:
         self.logs_keys = logs.LogsKeys(moto_bridge.find_kms_key)
         self.kms = kms.KeyLifecycle()
         self.security_hub = securityhub.SecurityHubFindings(moto_bridge.security_hub_enabled)
+        self.cloudtrail = cloudtrail.CloudTrailReads()
         self._moto = moto_app or moto_bridge.create_moto_app()
         self._sleep = sleep
 
@@ -139,6 +141,8 @@ class LocalAWSApp:
             return self.security_hub.handle(request, caller)
         if service == "account" and operation in account.OPERATIONS:
             return account.list_regions(request)
+        if service == "cloudtrail" and operation in cloudtrail.OPERATIONS:
+            return self.cloudtrail.handle(request, caller)
         return None
 
     def _prepare_managed_keys(self, request: AwsRequest, caller: str) -> None:

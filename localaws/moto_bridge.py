@@ -15,6 +15,12 @@ Everything else in localaws speaks HTTP to moto's WSGI app or calls the function
 - ``moto.securityhub.models.securityhub_backends``: only the ``enabled`` flag that moto's own
   ``EnableSecurityHub``/``DisableSecurityHub`` set, so that ``localaws.securityhub`` (which serves the findings
   operations itself) knows whether Security Hub is on in an account and region.
+- ``moto.cloudtrail.models.cloudtrail_backends``: the trails of an account in every region (moto's ``Trail``:
+  ``trail_name``, ``region_name``, ``arn``, ``is_multi_region``, ``is_org_trail``, ``event_selectors``,
+  ``advanced_event_selectors``, and its own renderings ``description()`` and ``status.description()``), which
+  ``localaws.cloudtrail`` shows as AWS shows them to member accounts.
+- ``moto.organizations.models.organizations_backends``: which accounts belong to the organization an account
+  manages (``org``, ``accounts``, each with ``id`` and ``status``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from moto.cloudtrail.models import cloudtrail_backends
 from moto.iam.models import get_account_id_from
 from moto.kms.models import kms_backends
 from moto.kms.utils import RESERVED_ALIASES
@@ -34,6 +41,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.organizations.models import organizations_backends
 from moto.securityhub.models import securityhub_backends
 
 if TYPE_CHECKING:
@@ -224,6 +232,64 @@ def security_hub_enabled(account: str, region: str) -> bool:
     except KeyError:  # a region moto does not know: Security Hub cannot be enabled there
         return False
     return bool(backend.enabled)
+
+
+@dataclass(frozen=True)
+class TrailRecord:
+    """A CloudTrail trail as moto keeps it, with moto's own renderings of it for DescribeTrails and GetTrailStatus."""
+
+    account: str
+    home_region: str
+    name: str
+    arn: str
+    multi_region: bool
+    organization: bool
+    description: dict[str, Any]
+    status: dict[str, Any]
+    event_selectors: list[dict[str, Any]]
+    advanced_event_selectors: list[dict[str, Any]]
+
+
+def trails_of(account: str) -> list[TrailRecord]:
+    """Every trail the account owns, in every region moto has a CloudTrail backend for."""
+    return [
+        _trail(trail)
+        for backend in list(cloudtrail_backends[account].values())
+        for trail in list(backend.trails.values())
+    ]
+
+
+def management_account_of(account: str) -> str | None:
+    """The management account of the organization `account` is a member of (moto records members it created with
+    CreateAccount in ``organizations_backends.master_accounts``), or None."""
+    entry = organizations_backends.master_accounts.get(account)
+    return str(entry[0]) if entry else None
+
+
+def organization_members(management_account: str, partition: str) -> frozenset[str]:
+    """The ACTIVE accounts of the organization `management_account` manages (itself included), or none."""
+    try:
+        backend = organizations_backends[management_account][partition]
+    except KeyError:
+        return frozenset()
+    if backend.org is None:
+        return frozenset()
+    return frozenset(str(a.id) for a in backend.accounts if a.status == "ACTIVE")
+
+
+def _trail(trail: Any) -> TrailRecord:
+    return TrailRecord(
+        account=str(trail.account_id),
+        home_region=str(trail.region_name),
+        name=str(trail.trail_name),
+        arn=str(trail.arn),
+        multi_region=bool(trail.is_multi_region),
+        organization=bool(trail.is_org_trail),
+        description=dict(trail.description(include_region=True)),
+        status=dict(trail.status.description()),
+        event_selectors=list(trail.event_selectors),
+        advanced_event_selectors=list(trail.advanced_event_selectors),
+    )
 
 
 def _key_by_arn(key_arn: str) -> Any:

@@ -33,6 +33,7 @@ from chalicelib.runtime import Runtime, build
 from chalicelib.storm import SuppressedDrift, TableStorm
 from chalicelib.sweep import TABLE_KEYS, SweepMessage, SweepStore
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
+from tests.test_coverage import RESPONDER, forwarder_role, forwarding_rule, responder_rule, trail
 
 ROOT = Path(__file__).parents[1]
 CHALICE = ROOT / ".chalice"
@@ -293,6 +294,7 @@ class Central:
             "XRAY_GUARD_SWEEP_TABLE": TABLE,
             "XRAY_GUARD_FAILURE_QUEUE_URL": self.failure_queue,
             "XRAY_GUARD_SINKS": "sns,securityhub,eventbridge",  # every destination, so every grant is exercised
+            "XRAY_GUARD_RESPONDER_FUNCTION": RESPONDER,  # {"Ref": "OnXrayEncryptionChange"}: the function's name
         }
         function_properties = template["Resources"][_logical_id(function)]["Properties"]
         names = set(function_properties["Environment"]["Variables"])
@@ -407,9 +409,21 @@ def _one_account_sweep(account: str, sweep_id: str) -> str:
     return SweepMessage(sweep_id, account).to_body()
 
 
+def _covered(world: World) -> None:
+    """Set up (not observed): what the coverage reads find in both accounts, so that each read is made. The central
+    account: the responder's rule in its own region, a forwarding rule (with its role) in another, a trail; the
+    member: its forwarding rule, role and trail."""
+    responder_rule(world)
+    forwarding_rule(world, CENTRAL, "eu-west-1", forwarder_role(world, CENTRAL))
+    trail(world, CENTRAL, "central-trail", IsMultiRegionTrail=True)
+    forwarding_rule(world, MEMBER, MEMBER_REGION, forwarder_role(world, MEMBER))
+    trail(world, MEMBER, "member-trail", IsMultiRegionTrail=True)
+
+
 def drive_sweep_account(central: Central, seen: Observed) -> None:
     world = central.world
     sweeper = central.runtime("sweep_account").sweeper()
+    _covered(world)
     # account:ListRegions refused: the call is still made (and needs the permission), then the fallback runs.
     regions_refused = "account:ListRegions=AccessDenied"
     for i, (account, region, faults) in enumerate(
@@ -518,7 +532,15 @@ def test_each_role_allows_its_calls_on_the_resources_they_touch(function: str) -
             "organizations:ListAccounts": ("*", {}),
             "xray:PutEncryptionConfig": ("*", {}),
             "kms:DescribeKey": (arn % ("kms", "key/11111111-2222-4333-8444-555555555555"), {}),
-        }
+            "events:DescribeRule": (f"arn:{partition}:events:{region}:{MEMBER}:rule/xray-guard-forward-xray-encryption",
+                                    {}),
+            "events:ListTargetsByRule": (arn % ("events", "rule/xray-guard-prod-OnXrayEncryptionChangeEvent-1A2B3C"),
+                                         {}),
+            # An organization trail seen from a member: its ARN names the management account.
+            "cloudtrail:GetTrailStatus": (f"arn:{partition}:cloudtrail:{region}:{CENTRAL}:trail/org-trail", {}),
+            "cloudtrail:GetEventSelectors": (f"arn:{partition}:cloudtrail:{region}:{MEMBER}:trail/own", {}),
+            "iam:GetRole": (f"arn:{partition}:iam::{MEMBER}:role/xray-guard-event-forwarder", {}),
+        }  # fmt: skip
         for action, (resource, context) in touches.items():
             if action in actions:
                 assert allows(policy, action, resource, context), (action, resource)
@@ -530,3 +552,4 @@ def test_each_role_allows_its_calls_on_the_resources_they_touch(function: str) -
             )
         assert not allows(policy, "sns:Publish", arn % ("sns", "someone-elses-topic"))
         assert not allows(policy, "sts:AssumeRole", f"arn:{partition}:iam::{MEMBER}:role/OrganizationAccountAccessRole")
+        assert not allows(policy, "iam:GetRole", f"arn:{partition}:iam::{MEMBER}:role/XRayGuardMember")

@@ -246,7 +246,10 @@ def test_member_role_allows_exactly_what_the_code_calls_in_a_member_account() ->
     assert not [a for a in actions if "*" in a]
     in_member = {"xray:GetEncryptionConfig", "xray:PutEncryptionConfig", "kms:DescribeKey", "account:ListRegions",
                  "ec2:DescribeRegions", "xray:GetTraceSegmentDestination", "logs:DescribeLogGroups",
-                 "logs:AssociateKmsKey", "securityhub:BatchImportFindings", "securityhub:GetFindings"}  # fmt: skip
+                 "logs:AssociateKmsKey", "securityhub:BatchImportFindings", "securityhub:GetFindings",
+                 "events:ListRuleNamesByTarget", "events:DescribeRule", "events:ListTargetsByRule",
+                 "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
+                 "iam:GetRole"}  # fmt: skip
     assert in_member <= operations_called_by_code()
     assert actions == in_member
 

@@ -140,14 +140,82 @@ def test_digest_counts_table_and_failed_accounts() -> None:
         "444444444444": {"counts": {}, "non_compliant": [], "error": "AccessDenied on sts:AssumeRole"},
     }
     message = digest_message("20261128T000000Z-abc", results)
-    assert len(message.subject) <= 100
-    assert "1 of 17 regions found non-compliant, 1 reverted, 1 account(s) failed" in message.subject
+    subject = "[CRITICAL] X-Ray sweep: 1/17 non-compliant, 1 reverted, 1 failed accounts, 0 coverage gaps"
+    assert message.subject == subject
     email = message.message["email"]
+    assert "1 of 17 regions found non-compliant, 1 reverted, 1 account(s) failed, 0 coverage gap(s)" in email
     assert "222222222222  eu-west-1        drift-none               reverted" in email
     assert "444444444444: AccessDenied on sts:AssumeRole" in email
     machine = json.loads(message.message["sqs"])
     assert machine["counts"] == {"compliant": 16, "drift-none": 1}
     assert machine["failed_accounts"] == {"444444444444": "AccessDenied on sts:AssumeRole"}
+
+
+def _gap(account: str, region: str, coverage: str) -> dict[str, str]:
+    return {"account": account, "region": region, "coverage": coverage}
+
+
+def test_digest_names_every_coverage_gap_even_when_everything_is_compliant() -> None:
+    no_rule = "sweep-only: no forwarding rule"
+    results: dict[str, dict[str, Any]] = {
+        "222222222222": {
+            "counts": {"compliant": 3},
+            "non_compliant": [],
+            "error": None,
+            "coverage_gaps": [_gap("222222222222", r, no_rule) for r in ("eu-west-1", "us-west-2")],
+        },
+        "333333333333": {
+            "counts": {"compliant": 3},
+            "non_compliant": [],
+            "error": None,
+            "coverage_gaps": [_gap("333333333333", "eu-west-1", "unknown: GetTrailStatus denied")],
+        },
+        "444444444444": {"counts": {"compliant": 3}, "non_compliant": [], "error": None, "coverage_gaps": []},
+    }
+    message = digest_message("s", results)
+
+    # Nothing drifted, but a change there waits for the next sweep.
+    assert message.subject == "[MEDIUM] X-Ray sweep: 0/9 non-compliant, 0 reverted, 0 failed accounts, 3 coverage gaps"
+    email = message.message["email"]
+    assert "Event coverage gaps in 3 region(s)" in email
+    assert f"222222222222  {no_rule}  [eu-west-1, us-west-2]" in email  # one line per account and gap
+    assert "333333333333  unknown: GetTrailStatus denied  [eu-west-1]" in email
+    assert "444444444444" not in email
+    machine = json.loads(message.message["sqs"])
+    assert [(g["account"], g["region"]) for g in machine["coverage_gaps"]] == [
+        ("222222222222", "eu-west-1"), ("222222222222", "us-west-2"), ("333333333333", "eu-west-1"),
+    ]  # fmt: skip
+    chat = json.loads(message.message["default"])["content"]["description"]
+    assert chat.count("*Coverage gap:*") == 3
+
+
+def test_digest_without_gaps_says_every_region_is_covered() -> None:
+    results: dict[str, dict[str, Any]] = {
+        "222222222222": {"counts": {"compliant": 2}, "non_compliant": [], "error": None, "coverage_gaps": []}
+    }
+    message = digest_message("s", results)
+    assert message.subject.startswith("[LOW] ")
+    assert "Event coverage: events from every checked region reach xray-guard." in message.message["email"]
+
+
+def test_a_digest_of_gaps_everywhere_stays_under_the_sns_limit_and_counts_what_it_leaves_out() -> None:
+    gap = "sweep-only: no forwarding rule; no CloudTrail trail"
+    regions = [f"region-{n}" for n in range(17)]
+    results = {
+        f"{i:012d}": {
+            "counts": {"compliant": 17},
+            "non_compliant": [],
+            "error": None,
+            "coverage_gaps": [_gap(f"{i:012d}", r, gap) for r in regions],
+        }
+        for i in range(3000)
+    }
+    message = digest_message("big", results)
+    assert len(json.dumps(message.message).encode()) < 256 * 1024
+    machine = json.loads(message.message["sqs"])
+    assert len(machine["coverage_gaps"]) + machine["coverage_gaps_omitted"] == 3000 * 17
+    assert machine["coverage_gaps_omitted"] > 0
+    assert "... and 2800 more (full list in the JSON rendering and the logs)" in message.message["email"]
 
 
 def test_huge_digest_stays_under_the_sns_limit() -> None:

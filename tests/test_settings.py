@@ -61,6 +61,10 @@ def test_full_configuration() -> None:
         ("XRAY_GUARD_REQUIRE_CMK", "maybe", "true, false"),
         ("XRAY_GUARD_ACCOUNTS", "1234", "12-digit"),
         ("XRAY_GUARD_ACTIVATION_TIMEOUT", "-1", "greater than 0"),
+        ("XRAY_GUARD_CENTRAL_BUS_ARN", "default", "event bus ARN"),
+        ("XRAY_GUARD_CENTRAL_BUS_ARN", "arn:aws:sns:eu-west-1:111122223333:default", "event bus ARN"),
+        ("XRAY_GUARD_RESPONDER_FUNCTION", "on change!", "function name or ARN"),
+        ("XRAY_GUARD_RESPONDER_FUNCTION", "arn:aws:lambda:eu-west-1:1:function:f", "function name or ARN"),
     ],
 )
 def test_bad_value_names_the_variable_and_what_is_allowed(variable: str, value: str, hint: str) -> None:

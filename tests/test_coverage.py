@@ -1,0 +1,264 @@
+"""Event coverage end to end over localaws: a region with the forwarding rule (its role in place) and a logging trail
+is "events"; removing or disabling the rule, deleting its role or stopping the trail makes it "sweep-only: ...", which
+the audit shows (and `--require-coverage` turns into exit 1) and the sweep digest names. Also: the organization trail
+seen from a member, the central Region's own rule, a denied read, an account whose role cannot be assumed, and how
+many reads an account costs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import cli
+from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
+from chalicelib.errors import AwsCallError
+from chalicelib.events import PATTERN
+from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore
+from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
+
+CENTRAL_REGION = "us-east-1"  # the session's region: the central bus's default
+CENTRAL_BUS = f"arn:aws:events:{CENTRAL_REGION}:{CENTRAL}:event-bus/default"
+RESPONDER = "xray-guard-prod-on_xray_encryption_change"
+RESPONDER_ARN = f"arn:aws:lambda:{CENTRAL_REGION}:{CENTRAL}:function:{RESPONDER}"
+TRAIL = "member-trail"
+
+
+# -- building a covered account (what StackSets A and B and the CloudTrail prerequisite create) -------------------
+
+
+def forwarder_role(world: World, account: str) -> str:
+    """StackSet A's role (infra/member-roles.yaml), trusted by EventBridge."""
+    events = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    trust = {"Version": "2012-10-17", "Statement": [events]}
+    iam = world.session(account, CENTRAL_REGION).client("iam")
+    arn: str = iam.create_role(RoleName=FORWARDER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    return arn
+
+
+def forwarding_rule(world: World, account: str, region: str, role_arn: str, name: str = FORWARDING_RULE) -> None:
+    """StackSet B's rule (infra/member-rules.yaml): the shared pattern, to the central bus, with the forwarder role."""
+    events = world.session(account, region).client("events")
+    events.put_rule(Name=name, EventPattern=json.dumps(PATTERN), State="ENABLED")
+    events.put_targets(Rule=name, Targets=[{"Id": "xray-guard-central", "Arn": CENTRAL_BUS, "RoleArn": role_arn}])
+
+
+def responder_rule(world: World) -> None:
+    """The rule chalice's template gives the responder on the central bus (its name is generated)."""
+    events = world.session(CENTRAL, CENTRAL_REGION).client("events")
+    name = "xray-guard-prod-OnXrayEncryptionChangeEvent-1A2B3C"
+    events.put_rule(Name=name, EventPattern=json.dumps(PATTERN), State="ENABLED")
+    events.put_targets(Rule=name, Targets=[{"Id": "OnXrayEncryptionChangeEventLambdaTarget", "Arn": RESPONDER_ARN}])
+
+
+def trail(world: World, account: str, name: str = TRAIL, region: str = CENTRAL_REGION, **options: Any) -> str:
+    """A logging trail (CreateTrail needs its bucket; a trail created by the API logs once StartLogging is called)."""
+    bucket = f"{name}-{account}-logs"
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    world.session(account, region).client("s3").create_bucket(Bucket=bucket, **where)
+    cloudtrail = world.session(account, region).client("cloudtrail")
+    arn: str = cloudtrail.create_trail(Name=name, S3BucketName=bucket, **options)["TrailARN"]
+    cloudtrail.start_logging(Name=name)
+    return arn
+
+
+def covered_member(world: World, account: str = MEMBER, regions: tuple[str, ...] = (MEMBER_REGION,)) -> None:
+    """A member account whose regions are compliant and covered by events."""
+    role = forwarder_role(world, account)
+    for region in regions:
+        world.create_key(account, region)
+        world.put(account, region, Type="KMS", KeyId=APPROVED_ALIAS)
+        forwarding_rule(world, account, region, role)
+    trail(world, account, IsMultiRegionTrail=True)
+
+
+# -- the ways coverage breaks -----------------------------------------------------------------------------------------
+
+
+def _remove_rule(world: World) -> None:
+    events = world.session(MEMBER, MEMBER_REGION).client("events")
+    events.remove_targets(Rule=FORWARDING_RULE, Ids=["xray-guard-central"])
+    events.delete_rule(Name=FORWARDING_RULE)
+
+
+def _disable_rule(world: World) -> None:
+    world.session(MEMBER, MEMBER_REGION).client("events").disable_rule(Name=FORWARDING_RULE)
+
+
+def _delete_role(world: World) -> None:
+    world.session(MEMBER, CENTRAL_REGION).client("iam").delete_role(RoleName=FORWARDER_ROLE)
+
+
+def _stop_trail(world: World) -> None:
+    world.session(MEMBER, CENTRAL_REGION).client("cloudtrail").stop_logging(Name=TRAIL)
+
+
+def _deny_trail_status(world: World) -> None:
+    world.aws.set_faults(fail=[f"cloudtrail:GetTrailStatus@{MEMBER}"])
+
+
+BREAKAGES: dict[str, tuple[Callable[[World], None], str]] = {
+    "rule removed": (_remove_rule, "sweep-only: no forwarding rule"),
+    "rule disabled": (_disable_rule, f"sweep-only: forwarding rule {FORWARDING_RULE} DISABLED"),
+    "role deleted": (_delete_role, f"sweep-only: forwarding role {FORWARDER_ROLE} missing"),
+    "trail stopped": (_stop_trail, f"sweep-only: trail {TRAIL} not logging"),
+    "trail status denied": (_deny_trail_status, "unknown: GetTrailStatus denied"),
+}
+
+
+Audit = Callable[..., tuple[int, list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def audit(capsys: pytest.CaptureFixture[str]) -> Audit:
+    """`python -m chalicelib.cli audit --json ARGS` in this environment (plus `env`): exit code and rows."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+        code = cli.main(["audit", "--json", *args], env={**os.environ, **(env or {})})
+        return code, json.loads(capsys.readouterr().out)
+
+    return run
+
+
+def member_coverage(audit: Audit, *extra: str) -> tuple[int, str]:
+    code, rows = audit("--accounts", MEMBER, "--regions", MEMBER_REGION, *extra)
+    [row] = rows
+    return code, str(row["coverage"])
+
+
+def sweep_digest(world: World, accounts: str, regions: str, **env: str) -> dict[str, Any]:
+    """One sweep as Lambda runs it (schedule → one message per account → digest), the digest's machine rendering."""
+    topic, inbox = world.alert_inbox()
+    ddb = boto3.client("dynamodb", region_name=CENTRAL_REGION)
+    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
+    sqs = boto3.client("sqs", region_name=CENTRAL_REGION)
+    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+    responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=regions, **env)
+    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
+    sweeper.start()
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            sweeper.sweep_account(message["Body"])  # a denial no longer raises: nothing is left for retries
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    [digest] = world.alerts(inbox)
+    return digest
+
+
+def test_a_rule_with_its_role_and_a_logging_trail_is_events(world: World, audit: Audit) -> None:
+    covered_member(world)
+    assert member_coverage(audit, "--require-coverage") == (cli.EXIT_COMPLIANT, "events")
+
+
+@pytest.mark.parametrize("name", list(BREAKAGES))
+def test_each_broken_part_makes_the_region_a_named_gap(world: World, audit: Audit, name: str) -> None:
+    covered_member(world)
+    breakage, expected = BREAKAGES[name]
+    breakage(world)
+
+    assert member_coverage(audit) == (cli.EXIT_COMPLIANT, expected)  # the encryption is still compliant
+    assert member_coverage(audit, "--require-coverage") == (cli.EXIT_DRIFT, expected)
+    digest = sweep_digest(world, MEMBER, MEMBER_REGION)
+    assert digest["coverage_gaps"] == [{"account": MEMBER, "region": MEMBER_REGION, "coverage": expected}]
+
+
+def test_the_digest_names_only_the_regions_with_a_gap(world: World) -> None:
+    covered_member(world, regions=(MEMBER_REGION, "us-west-2"))
+    _disable_rule(world)  # in eu-west-1 only
+
+    digest = sweep_digest(world, MEMBER, f"{MEMBER_REGION},us-west-2")
+
+    expected = f"sweep-only: forwarding rule {FORWARDING_RULE} DISABLED"
+    assert digest["coverage_gaps"] == [{"account": MEMBER, "region": MEMBER_REGION, "coverage": expected}]
+    assert digest["counts"] == {"compliant": 2}
+
+
+def test_the_organization_trail_seen_from_a_member_covers_every_region_with_one_read_each(
+    world: World, audit: Audit
+) -> None:
+    org = boto3.client("organizations", region_name=CENTRAL_REGION)
+    org.create_organization(FeatureSet="ALL")
+    member = str(org.create_account(AccountName="m", Email="m@example.com")["CreateAccountStatus"]["AccountId"])
+    trail(world, CENTRAL, "org-trail", IsOrganizationTrail=True, IsMultiRegionTrail=True)
+    regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
+    role = forwarder_role(world, member)
+    for region in regions:
+        world.create_key(member, region)
+        world.put(member, region, Type="KMS", KeyId=APPROVED_ALIAS)
+        forwarding_rule(world, member, region, role)
+    world.aws.app.calls.clear()
+
+    code, rows = audit("--accounts", member, "--regions", ",".join(regions), "--require-coverage")
+
+    assert (code, {r["region"]: r["coverage"] for r in rows}) == (cli.EXIT_COMPLIANT, dict.fromkeys(regions, "events"))
+    reads = [c["operation"] for c in world.calls() if c["account"] == member and c["service"] in {"events",
+             "cloudtrail", "iam"}]  # fmt: skip
+    # Rules are regional; one multi-Region trail that records is proof for every Region; IAM is global.
+    assert {op: reads.count(op) for op in set(reads)} == {
+        "ListRuleNamesByTarget": 3, "DescribeRule": 3, "ListTargetsByRule": 3, "GetRole": 1,
+        "DescribeTrails": 1, "GetTrailStatus": 1, "GetEventSelectors": 1,
+    }  # fmt: skip
+
+
+def test_single_region_trails_are_read_in_each_region_and_cover_only_their_own(world: World, audit: Audit) -> None:
+    covered_member(world, regions=(MEMBER_REGION, "us-west-2"))
+    world.session(MEMBER, CENTRAL_REGION).client("cloudtrail").delete_trail(Name=TRAIL)
+    trail(world, MEMBER, "eu-only", region=MEMBER_REGION)
+
+    code, rows = audit("--accounts", MEMBER, "--regions", f"{MEMBER_REGION},us-west-2")
+
+    assert {r["region"]: r["coverage"] for r in rows} == {
+        MEMBER_REGION: "events",
+        "us-west-2": "sweep-only: no CloudTrail trail",
+    }
+    assert code == cli.EXIT_COMPLIANT
+
+
+def test_the_central_region_needs_the_rule_that_targets_the_responder(world: World, audit: Audit) -> None:
+    world.create_key(CENTRAL, CENTRAL_REGION)
+    world.put(CENTRAL, CENTRAL_REGION, Type="KMS", KeyId=APPROVED_ALIAS)
+    trail(world, CENTRAL, "central-trail", IsMultiRegionTrail=True)
+
+    def coverage(**env: str) -> tuple[int, str]:
+        code, [row] = audit("--accounts", CENTRAL, "--regions", CENTRAL_REGION, "--require-coverage", env=env)
+        return code, str(row["coverage"])
+
+    assert coverage() == (cli.EXIT_DRIFT, "unknown: XRAY_GUARD_RESPONDER_FUNCTION not set")
+    assert coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER) == (cli.EXIT_DRIFT, "sweep-only: no responder rule")
+    responder_rule(world)
+    assert coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER) == (cli.EXIT_COMPLIANT, "events")
+    assert coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER_ARN) == (cli.EXIT_COMPLIANT, "events")
+    # Run from elsewhere, the audit is told where the central bus is.
+    other_bus = f"arn:aws:events:eu-west-1:{CENTRAL}:event-bus/default"
+    elsewhere = coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER, XRAY_GUARD_CENTRAL_BUS_ARN=other_bus)
+    assert elsewhere == (cli.EXIT_DRIFT, "sweep-only: no forwarding rule")  # us-east-1 is now a forwarding region
+
+
+def test_an_account_whose_role_cannot_be_assumed_is_an_error_at_once_with_unknown_coverage(
+    world: World, audit: Audit
+) -> None:
+    world.aws.set_faults(fail=[f"sts:AssumeRole@{MEMBER}=AccessDenied"])
+
+    code, rows = audit("--accounts", MEMBER, "--regions", MEMBER_REGION)
+    assert (code, rows[0]["verdict"], rows[0]["coverage"]) == (cli.EXIT_ERROR, "error", "unknown: AssumeRole denied")
+
+    digest = sweep_digest(world, MEMBER, MEMBER_REGION)  # sweep_account returned: no retry was needed
+    assert list(digest["failed_accounts"]) == [MEMBER]
+    assert digest["coverage_gaps"] == [{"account": MEMBER, "region": "*", "coverage": "unknown: AssumeRole denied"}]
+    assert len(world.calls("AssumeRole")) == 2  # once by the audit, once by the sweep: never retried
+
+
+def test_any_other_failure_to_assume_the_role_still_uses_the_queue_retries(world: World) -> None:
+    # STS models RegionDisabledException (403) for a Region where STS is not activated: not a denial of our role.
+    world.aws.set_faults(fail=[f"sts:AssumeRole@{MEMBER}=RegionDisabledException"])
+    topic, _inbox = world.alert_inbox()
+    ddb = boto3.client("dynamodb", region_name=CENTRAL_REGION)
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
+    sqs = boto3.client("sqs", region_name=CENTRAL_REGION)
+    responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=MEMBER, XRAY_GUARD_REGIONS=MEMBER_REGION)
+    sweeper = Sweeper(responder, SweepStore(ddb, "t"), sqs, "unused", new_id=lambda: "s")
+    with pytest.raises(AwsCallError, match="RegionDisabledException"):
+        sweeper.sweep_account(json.dumps({"sweep_id": "s", "account": MEMBER}))
