@@ -26,7 +26,8 @@ from bench.aws import (
     guard_env,
 )
 from bench.report import Row, Section, times
-from chalicelib.sweep import TABLE_KEYS, SweepStore
+from chalicelib.sweep import SweepStore
+from chalicelib.table import TABLE_KEYS
 
 TARGET_MIB = 128.0
 SWEPT_ACCOUNT = "555555555555"

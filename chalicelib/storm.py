@@ -20,7 +20,6 @@ Any error of the table makes the alert go out (never silence).
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from typing import Any, Protocol
 
 from chalicelib.errors import AwsCallError
 from chalicelib.log import emit
-from chalicelib.sessions import call_aws, paginate
+from chalicelib.table import CentralTable
 
 STORM_PREFIX = "storm#"  # leading key of every storm item (the event handler's IAM grant is limited to it)
 WINDOW_SECONDS = 3600.0
@@ -125,7 +124,7 @@ class MemoryStorm:
 
 
 class TableStorm:
-    """Counting in the central DynamoDB table (partition key `sweep_id`, sort key `item`, TTL `expires_at`)."""
+    """Counting in the central table (chalicelib/table.py), under partition keys `storm#<hour>`."""
 
     def __init__(
         self,
@@ -137,42 +136,31 @@ class TableStorm:
         window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
-        self._table = table
+        self._table = CentralTable(client, table)
         self._policy = _Policy(limit, summary_every)
         self._window = window_seconds
         self._clock = clock
 
-    @functools.cached_property
-    def _ddb(self) -> Any:
-        """The DynamoDB client: given, or made by the given factory on first use."""
-        return self._client() if callable(self._client) else self._client
-
-    def _window_key(self, window: int) -> dict[str, Any]:
-        return {"S": f"{STORM_PREFIX}{window}"}
+    def _partition(self, window: int) -> str:
+        return f"{STORM_PREFIX}{window}"
 
     def record(self, drift: SuppressedDrift, *, alert_mode: bool) -> StormVerdict:
         del alert_mode  # counted across containers: whatever is suppressed, in either mode, is recapped by the sweep
         now = self._clock()
-        window = int(now // self._window)
-        key = {"sweep_id": self._window_key(window), "item": {"S": f"count#{drift.account}#{drift.region}"}}
+        partition, item = self._partition(int(now // self._window)), f"count#{drift.account}#{drift.region}"
         try:
-            response = call_aws(
-                "dynamodb",
-                "UpdateItem",
-                lambda: self._ddb.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="ADD n :one, ids :id SET expires_at = :ttl",
-                    ConditionExpression="attribute_not_exists(ids) OR NOT contains(ids, :eid)",
-                    ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":id": {"SS": [drift.event_id]},
-                        ":eid": {"S": drift.event_id},
-                        ":ttl": {"N": str(int(now + _TTL_SECONDS))},
-                    },
-                    ReturnValues="UPDATED_NEW",
-                ),
+            attributes = self._table.update(
+                partition,
+                item,
+                "ADD n :one, ids :id SET expires_at = :ttl",
+                {
+                    ":one": {"N": "1"},
+                    ":id": {"SS": [drift.event_id]},
+                    ":eid": {"S": drift.event_id},
+                    ":ttl": {"N": str(int(now + _TTL_SECONDS))},
+                },
+                ConditionExpression="attribute_not_exists(ids) OR NOT contains(ids, :eid)",
+                ReturnValues="UPDATED_NEW",
             )
         except AwsCallError as e:
             if e.code == "ConditionalCheckFailedException":
@@ -180,25 +168,16 @@ class TableStorm:
                 return StormVerdict(send=True, count=0, summarized=False)
             emit("storm-unavailable", error=str(e), account=drift.account, region=drift.region)
             return StormVerdict(send=True, count=0, summarized=False)
-        count = int(response["Attributes"]["n"]["N"])
+        count = int(attributes["n"]["N"])
         send, summarized = self._policy.verdict(count)
-        if not send and not self._hold(key, drift):
+        if not send and not self._hold(partition, item, drift):
             send = True  # could not record the suppression for the recap: alert now instead
         return StormVerdict(send=send, count=count, summarized=summarized)
 
-    def _hold(self, key: dict[str, Any], drift: SuppressedDrift) -> bool:
+    def _hold(self, partition: str, item: str, drift: SuppressedDrift) -> bool:
         entry = f"{drift.event_id}|{drift.verdict}"
         try:
-            call_aws(
-                "dynamodb",
-                "UpdateItem",
-                lambda: self._ddb.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="ADD suppressed :s",
-                    ExpressionAttributeValues={":s": {"SS": [entry]}},
-                ),
-            )
+            self._table.update(partition, item, "ADD suppressed :s", {":s": {"SS": [entry]}})
         except AwsCallError as e:
             emit("storm-unavailable", error=str(e), account=drift.account, region=drift.region)
             return False
@@ -209,17 +188,7 @@ class TableStorm:
         current = int(self._clock() // self._window)
         recaps = []
         for window in range(current - lookback, current):
-            pages = paginate(
-                self._ddb,
-                "dynamodb",
-                "Query",
-                "query",
-                TableName=self._table,
-                ConsistentRead=True,
-                KeyConditionExpression="sweep_id = :w",
-                ExpressionAttributeValues={":w": self._window_key(window)},
-            )
-            items = [item for page in pages for item in page["Items"]]
+            items = self._table.partition(self._partition(window))
             if any(item["item"]["S"] == "#recap" for item in items):
                 continue
             drifts = tuple(sorted(_suppressed(items), key=lambda d: (d.account, d.region, d.event_id)))
@@ -228,12 +197,8 @@ class TableStorm:
         return recaps
 
     def mark_recapped(self, window: int) -> None:
-        item = {
-            "sweep_id": self._window_key(window),
-            "item": {"S": "#recap"},
-            "expires_at": {"N": str(int(self._clock() + _TTL_SECONDS))},
-        }
-        call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self._table, Item=item))
+        expires = {"expires_at": {"N": str(int(self._clock() + _TTL_SECONDS))}}
+        self._table.put(self._partition(window), "#recap", expires)
 
 
 def _suppressed(items: Sequence[dict[str, Any]]) -> list[SuppressedDrift]:

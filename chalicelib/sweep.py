@@ -25,6 +25,7 @@ from chalicelib.log import emit
 from chalicelib.notify import digest_message
 from chalicelib.service import Responder
 from chalicelib.sessions import call_aws, paginate
+from chalicelib.table import CentralTable
 
 MAX_REGION_WORKERS = 17
 _SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
@@ -111,82 +112,35 @@ def unreachable_coverage(error: AwsCallError) -> str:
     return unreachable(error.operation, error.code)
 
 
-# The sweeps table's keys (infra/central.json declares the same; the demo and tests create it from here).
-TABLE_KEYS: dict[str, Any] = {
-    "KeySchema": [{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-    "AttributeDefinitions": [
-        {"AttributeName": "sweep_id", "AttributeType": "S"},
-        {"AttributeName": "item", "AttributeType": "S"},
-    ],
-}
-
-
 class SweepStore:
-    """Fan-in state of sweeps in a DynamoDB table (partition key `sweep_id`, sort key `item`)."""
+    """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each."""
 
     def __init__(self, client: Any, table: str) -> None:
-        self._ddb = client
-        self._table = table
+        self._table = CentralTable(client, table)
 
     def begin(self, sweep_id: str, expected: int, ttl_seconds: int = 7 * 86400) -> None:
-        item = {
-            "sweep_id": {"S": sweep_id},
-            "item": {"S": "#meta"},
+        attributes = {
             "expected": {"N": str(expected)},
             "done": {"N": "0"},
             "expires_at": {"N": str(int(time.time()) + ttl_seconds)},
         }
-        call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self._table, Item=item))
+        self._table.put(sweep_id, "#meta", attributes)
 
     def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> bool:
         """Store one account's result once; return True if it was the last account of the sweep."""
-        item = {
-            "sweep_id": {"S": sweep_id},
-            "item": {"S": f"account#{account}"},
-            "result": {"S": json.dumps(result)},
-        }
         try:
-            call_aws(
-                "dynamodb",
-                "PutItem",
-                lambda: self._ddb.put_item(
-                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(sweep_id)"
-                ),
-            )
+            self._table.put(sweep_id, f"account#{account}", {"result": {"S": json.dumps(result)}}, only_new=True)
         except AwsCallError as e:
             if e.code == "ConditionalCheckFailedException":
                 return False  # a duplicate delivery: this account was already counted
             raise
-        response = call_aws(
-            "dynamodb",
-            "UpdateItem",
-            lambda: self._ddb.update_item(
-                TableName=self._table,
-                Key={"sweep_id": {"S": sweep_id}, "item": {"S": "#meta"}},
-                UpdateExpression="ADD done :one",
-                ExpressionAttributeValues={":one": {"N": "1"}},
-                ReturnValues="ALL_NEW",
-            ),
-        )
-        attrs = response["Attributes"]
+        attrs = self._table.update(sweep_id, "#meta", "ADD done :one", {":one": {"N": "1"}}, ReturnValues="ALL_NEW")
         return int(attrs["done"]["N"]) >= int(attrs.get("expected", {"N": "0"})["N"])
 
     def results(self, sweep_id: str) -> dict[str, dict[str, Any]]:
-        pages = paginate(
-            self._ddb,
-            "dynamodb",
-            "Query",
-            "query",
-            TableName=self._table,
-            ConsistentRead=True,
-            KeyConditionExpression="sweep_id = :s AND begins_with(#i, :p)",
-            ExpressionAttributeNames={"#i": "item"},
-            ExpressionAttributeValues={":s": {"S": sweep_id}, ":p": {"S": "account#"}},
-        )
         return {
             item["item"]["S"].removeprefix("account#"): json.loads(item["result"]["S"])
-            for page in pages
-            for item in page["Items"]
+            for item in self._table.partition(sweep_id, prefix="account#")
         }
 
 

@@ -24,7 +24,7 @@ import app
 from chalicelib import cli, runtime
 from chalicelib.log import configure_logging
 from chalicelib.spans import logs_key_statement
-from chalicelib.sweep import TABLE_KEYS
+from chalicelib.table import TABLE_KEYS
 from localaws import LocalAWS, admin_session
 
 ROOT = Path(__file__).resolve().parents[1]

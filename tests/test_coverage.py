@@ -18,7 +18,8 @@ from chalicelib import cli
 from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.errors import AwsCallError
 from chalicelib.events import PATTERN
-from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore
+from chalicelib.sweep import Sweeper, SweepStore
+from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
 
 CENTRAL_REGION = "us-east-1"  # the session's region: the central bus's default

@@ -31,7 +31,8 @@ import app as app_module
 from chalicelib.errors import RemediationFailed
 from chalicelib.runtime import Runtime, build
 from chalicelib.storm import SuppressedDrift, TableStorm
-from chalicelib.sweep import TABLE_KEYS, SweepMessage, SweepStore
+from chalicelib.sweep import SweepMessage, SweepStore
+from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 from tests.test_coverage import RESPONDER, forwarder_role, forwarding_rule, responder_rule, trail
 

@@ -23,7 +23,7 @@ from chalicelib.domain import Actor
 from chalicelib.events import PATTERN
 from chalicelib.policy import is_exempt
 from chalicelib.spans import logs_key_statement
-from chalicelib.sweep import TABLE_KEYS
+from chalicelib.table import TABLE_KEYS
 from infra.sam_transform import TransformError, transform
 from tests.test_iam import (
     allowed_actions,

@@ -23,7 +23,7 @@ from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
 from chalicelib.storm import StormControl, TableStorm
-from chalicelib.sweep import TABLE_KEYS
+from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 
 LAMBDA_ASYNC_ATTEMPTS = 3  # the first delivery plus Lambda's two asynchronous retries

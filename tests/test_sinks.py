@@ -25,7 +25,8 @@ from chalicelib.errors import SinkFailed
 from chalicelib.findings import Finding, SpansFinding
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
 from chalicelib.sinks.securityhub import SecurityHubSink, asff, finding_id
-from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore
+from chalicelib.sweep import Sweeper, SweepStore
+from chalicelib.table import TABLE_KEYS
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 from tests.test_hostile_input import captured_log
 

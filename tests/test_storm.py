@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from chalicelib.storm import MemoryStorm, SuppressedDrift, TableStorm
-from chalicelib.sweep import TABLE_KEYS
+from chalicelib.table import TABLE_KEYS
 from tests.conftest import FakeTime, World, load_event
 
 ACCOUNT, REGION = "222222222222", "eu-west-1"

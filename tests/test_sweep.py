@@ -17,7 +17,8 @@ import pytest
 
 from chalicelib import cli
 from chalicelib.errors import AwsCallError
-from chalicelib.sweep import TABLE_KEYS, Sweeper, SweepStore, enabled_regions
+from chalicelib.sweep import Sweeper, SweepStore, enabled_regions
+from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, World
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")

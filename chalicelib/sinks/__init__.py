@@ -11,7 +11,6 @@ accepted it are skipped (`Deliveries`), so the retry re-sends only what failed.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from chalicelib.domain import SinkName
 from chalicelib.errors import AwsCallError, SinkFailed
 from chalicelib.findings import Finding
 from chalicelib.log import emit
-from chalicelib.sessions import call_aws
+from chalicelib.table import CentralTable
 
 DELIVERY_PREFIX = "delivery#"  # leading key of the delivery items (the event handler's grant is limited to it)
 DELIVERY_TTL_SECONDS = 3600
@@ -67,23 +66,17 @@ class MemoryDeliveries:
 
 
 class TableDeliveries:
-    """In the central table, an hour long: item `delivery#<event id>` / `<sink>` (TTL `expires_at`)."""
+    """In the central table (chalicelib/table.py), an hour long: item `delivery#<event id>` / `<sink>`."""
 
     def __init__(self, client: Any | Callable[[], Any], table: str, clock: Callable[[], float] = time.time) -> None:
-        self._client = client
-        self._table = table
+        self._table = CentralTable(client, table)
         self._clock = clock
-
-    @functools.cached_property
-    def _ddb(self) -> Any:
-        """The DynamoDB client: given, or made by the given factory on first use."""
-        return self._client() if callable(self._client) else self._client
 
     def accepted(self, event_id: str) -> set[str]:
         done: set[str] = set()
         for sink in SinkName:
             try:
-                item = self._get(event_id, sink)
+                item = self._table.get(DELIVERY_PREFIX + event_id, sink.value)
             except AwsCallError as e:
                 emit("deliveries-unavailable", error=str(e))
                 return done  # unknown: send again rather than risk sending nothing
@@ -91,20 +84,10 @@ class TableDeliveries:
                 done.add(sink.value)
         return done
 
-    def _get(self, event_id: str, sink: SinkName) -> dict[str, Any] | None:
-        key = {"sweep_id": {"S": DELIVERY_PREFIX + event_id}, "item": {"S": sink.value}}
-        answer = call_aws("dynamodb", "GetItem", lambda: self._ddb.get_item(TableName=self._table, Key=key))
-        item: dict[str, Any] | None = answer.get("Item")
-        return item
-
     def record(self, event_id: str, sink: SinkName) -> None:
-        item = {
-            "sweep_id": {"S": DELIVERY_PREFIX + event_id},
-            "item": {"S": sink.value},
-            "expires_at": {"N": str(int(self._clock() + DELIVERY_TTL_SECONDS))},
-        }
+        expires = {"expires_at": {"N": str(int(self._clock() + DELIVERY_TTL_SECONDS))}}
         try:
-            call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self._table, Item=item))
+            self._table.put(DELIVERY_PREFIX + event_id, sink.value, expires)
         except AwsCallError as e:
             emit("deliveries-unavailable", error=str(e))  # a retry may then send this destination again
 

@@ -1,0 +1,79 @@
+"""The central DynamoDB table (partition key `sweep_id`, sort key `item`, TTL attribute `expires_at`), one adapter for
+its three tenants: the sweep fan-in (`<sweep id>` partitions), storm control (`storm#<hour>`) and delivery records
+(`delivery#<event id>`). Each tenant's IAM grant is limited to its own leading keys (dynamodb:LeadingKeys).
+
+The client is given, or made by the given factory on first use (so a cold start that never touches the table does
+not pay for a client). Errors are AwsCallError, as from every adapter.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.sessions import call_aws, paginate
+
+Item = dict[str, Any]
+
+# The table's keys (infra/central.json declares the same; the demo and tests create it from here).
+TABLE_KEYS: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "sweep_id", "AttributeType": "S"},
+        {"AttributeName": "item", "AttributeType": "S"},
+    ],
+}
+
+
+def key(partition: str, item: str) -> Item:
+    return {"sweep_id": {"S": partition}, "item": {"S": item}}
+
+
+class CentralTable:
+    def __init__(self, client: Any | Callable[[], Any], name: str) -> None:
+        self._client = client
+        self.name = name
+
+    @functools.cached_property
+    def _ddb(self) -> Any:
+        return self._client() if callable(self._client) else self._client
+
+    def get(self, partition: str, item: str) -> Item | None:
+        address = key(partition, item)
+        answer = call_aws("dynamodb", "GetItem", lambda: self._ddb.get_item(TableName=self.name, Key=address))
+        found: Item | None = answer.get("Item")
+        return found
+
+    def put(self, partition: str, item: str, attributes: Item, *, only_new: bool = False) -> None:
+        """Write an item; `only_new` makes it conditional (ConditionalCheckFailedException if it exists)."""
+        extra = {"ConditionExpression": "attribute_not_exists(sweep_id)"} if only_new else {}
+        document = {**key(partition, item), **attributes}
+        call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self.name, Item=document, **extra))
+
+    def update(self, partition: str, item: str, expression: str, values: Item, **options: Any) -> Item:
+        """UpdateItem; returns the Attributes the ReturnValues option asked for (empty without one)."""
+        answer = call_aws(
+            "dynamodb",
+            "UpdateItem",
+            lambda: self._ddb.update_item(
+                TableName=self.name,
+                Key=key(partition, item),
+                UpdateExpression=expression,
+                ExpressionAttributeValues=values,
+                **options,
+            ),
+        )
+        attributes: Item = answer.get("Attributes", {})
+        return attributes
+
+    def partition(self, partition: str, *, prefix: str = "") -> list[Item]:
+        """Every item of a partition (whose sort key starts with `prefix`), consistently read, all pages."""
+        condition = "sweep_id = :p" + (" AND begins_with(#i, :prefix)" if prefix else "")
+        values: Item = {":p": {"S": partition}, **({":prefix": {"S": prefix}} if prefix else {})}
+        names = {"ExpressionAttributeNames": {"#i": "item"}} if prefix else {}
+        pages = paginate(
+            self._ddb, "dynamodb", "Query", "query", TableName=self.name, ConsistentRead=True,
+            KeyConditionExpression=condition, ExpressionAttributeValues=values, **names,
+        )  # fmt: skip
+        return [item for page in pages for item in page["Items"]]
