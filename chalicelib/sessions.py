@@ -110,6 +110,11 @@ class ClientFactory:
         """The region of the base session (where STS and the home account's services are called)."""
         return self._region
 
+    def partition(self, region: str) -> str:
+        """The partition of a region (aws, aws-cn, aws-us-gov, ...), from botocore's endpoint data."""
+        partition: str = self._base.get_partition_for_region(region)
+        return partition
+
     def ensure_access(self, account: str) -> None:
         """Assume the member role now (cached), so an unreachable account fails as a whole, not per region."""
         self._session(account)
