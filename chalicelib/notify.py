@@ -43,6 +43,7 @@ _HEADLINES = {
     (Outcome.ALERTED, Verdict.DRIFT_AWS_MANAGED): "X-Ray uses the AWS-managed key",
     (Outcome.ALERTED, Verdict.DRIFT_OTHER_KEY): "X-Ray uses an unapproved KMS key",
     (Outcome.ALERTED, Verdict.KEY_UNUSABLE): "X-Ray approved KMS key is unusable",
+    (Outcome.ALERTED, Verdict.KEY_ALIAS_MISSING): "X-Ray approved KMS alias deleted",
     (Outcome.ALERTED, Verdict.DRIFT_SPANS_UNENCRYPTED): "X-Ray spans (aws/spans) not encrypted with a KMS key",
     (Outcome.ALERTED, Verdict.DRIFT_SPANS_OTHER_KEY): "X-Ray spans (aws/spans) use an unapproved KMS key",
 }
@@ -57,6 +58,8 @@ _EMOJI = {
 def headline(finding: Finding) -> str:
     if finding.storm_count:
         return f"X-Ray encryption flapping ({finding.storm_count} drifts this hour)"
+    if finding.key_alert and finding.key and finding.key.headline:
+        return finding.key.headline
     return _HEADLINES.get((finding.outcome, None)) or _HEADLINES.get(
         (finding.outcome, finding.verdict), f"X-Ray encryption {finding.verdict.value}"
     )
@@ -77,6 +80,10 @@ def _state(state: EncryptionState | None) -> str:
 
 def fix_commands(finding: Finding) -> list[str]:
     """The exact CLI commands to fix or check by hand (run with credentials for the account)."""
+    if finding.key_alert and finding.key and finding.key.arn:
+        # The key owner's commands: xray-guard never runs them (a KMS event's alert).
+        describe = f"aws kms describe-key --key-id {finding.key.arn} --region {finding.region}"
+        return [*finding.key.undo, describe]
     key = finding.approved_key_arn or finding.approved_key_ref
     if finding.verdict in {Verdict.DRIFT_SPANS_UNENCRYPTED, Verdict.DRIFT_SPANS_OTHER_KEY}:
         check = f"aws logs describe-log-groups --log-group-name-prefix aws/spans --region {finding.region}"
@@ -93,6 +100,10 @@ def fix_commands(finding: Finding) -> list[str]:
 
 
 def _fix_heading(finding: Finding) -> str:
+    if finding.key_alert and finding.key and finding.key.undo:
+        return "The key owner can undo it (credentials for the key's account; xray-guard never changes a key):"
+    if finding.key_alert:
+        return "To check by hand (credentials for the key's account):"
     if finding.outcome is Outcome.REVERTED:
         return "To check by hand (credentials for the account above):"
     if finding.verdict is Verdict.KEY_UNUSABLE:
@@ -128,7 +139,11 @@ def _what_we_did(finding: Finding) -> str:
     if finding.outcome is Outcome.ERROR:
         return f"Could not read the live setting ({finding.detail})."
     why = []
-    if finding.verdict is Verdict.KEY_UNUSABLE:
+    if finding.key_alert:
+        why.append("xray-guard never re-enables a key, cancels a deletion or edits a key policy")
+    elif finding.verdict is Verdict.KEY_ALIAS_MISSING:
+        why.append("the approved alias is gone, so there is nothing to revert to")
+    elif finding.verdict is Verdict.KEY_UNUSABLE:
         why.append("the approved key cannot be used, so there is nothing safe to revert to")
     elif finding.exempt_actor:
         why.append("the actor is an exempt (break-glass) principal")
@@ -162,6 +177,33 @@ def _spans_lines(finding: Finding) -> list[str]:
     return lines
 
 
+def _finding_line(finding: Finding) -> str:
+    """What was found: the key's own words when a KMS event's alert leads, else the region's reason."""
+    if finding.key_alert and finding.key and finding.key.words:
+        return finding.key.words[0]
+    return finding.reason
+
+
+def _key_lines(finding: Finding) -> list[str]:
+    """The approved key (or the key a KMS event is about): state, deletion date, posture, and the alert's words."""
+    key = finding.key
+    if key is None:
+        return []
+    state = key.state or "not described"
+    deletion = f", deletion on {key.deletion_date}" if key.deletion_date else ""
+    lines = [f"Key:      {key.arn or 'unknown'} ({state}{deletion})"]
+    if key.event_name:
+        lines[0] += f" after {key.event_name}"
+    if key.posture is not None:
+        lines.append(f"Posture:  {key.posture.render()}")
+        if key.posture.fixed:
+            lines.append(f"          {key.posture.fixed}")
+    lines += [f"          {words}" for words in key.words[1 if finding.key_alert else 0 :]]
+    if finding.key_alert:
+        lines.append(f"Region:   {finding.reason} ({finding.verdict.value})")
+    return lines
+
+
 def _text_block(lines: list[str]) -> str:
     """Plain-text lines, each made one inert line: a value cannot add a line, recolour or reorder one."""
     return "".join(safe_text(line) + "\n" for line in lines)
@@ -171,7 +213,7 @@ def render_email(finding: Finding) -> str:
     lines = [
         f"{headline(finding)} — severity {finding.severity.upper()}",
         "",
-        f"Finding:  {finding.reason}",
+        f"Finding:  {_finding_line(finding)}",
         f"Where:    account {finding.account}, region {finding.region}",
         *_actor_lines(finding),
         f"Changed:  {finding.event_time or 'not reported by an event'} (CloudTrail eventTime)",
@@ -181,6 +223,7 @@ def render_email(finding: Finding) -> str:
         *_spans_lines(finding),
         f"Approved: {finding.approved_key_ref}"
         + (f" = {finding.approved_key_arn}" if finding.approved_key_arn else ""),
+        *_key_lines(finding),
         f"Action:   {_what_we_did(finding)}",
         f"Verified: {_verified(finding)}",
         "",
@@ -209,6 +252,15 @@ def _chat_who(actor: Actor | None) -> str:
     return f"{chat_code(actor.arn)} ({chat_code(actor.type)}, {actor.channel}, {ip})"
 
 
+def _chat_key(finding: Finding) -> list[str]:
+    key = finding.key
+    if key is None:
+        return []
+    posture = f", posture {chat_text(key.posture.render())}" if key.posture else ""
+    lines = [f"*Key:* {chat_code(key.arn or 'unknown')} {chat_text(key.state or 'not described')}{posture}"]
+    return lines + [chat_text(words) for words in key.words]
+
+
 def _additional_context(finding: Finding) -> dict[str, str]:
     """Amazon Q Developer's metadata.additionalContext: a map of strings, so never a null value."""
     actor = finding.actor
@@ -226,13 +278,14 @@ def render_chatbot(finding: Finding) -> dict[str, Any]:
     changed = chat_code(finding.event_time) if finding.event_time else "not reported by an event"
     description = "\n".join(
         [
-            f"*{chat_text(finding.reason)}*",
+            f"*{chat_text(_finding_line(finding))}*",
             f"*Where:* account {chat_code(finding.account)}, region {chat_code(finding.region)}",
             f"*Who:* {_chat_who(finding.actor)}",
             f"*Changed:* {changed}  *Checked:* {chat_text(finding.observed_at)}",
             f"*Found:* {chat_text(_state(finding.before))}",
             f"*Now:* {chat_text(_state(finding.after))}",
             f"*Spans:* {chat_text(finding.spans.reason if finding.spans else 'not checked')}",
+            *_chat_key(finding),
             f"*xray-guard:* {chat_text(_what_we_did(finding))}",
             f"*CloudTrail event:* {chat_code(finding.cloudtrail_event_id or 'n/a')}",
         ]

@@ -154,6 +154,7 @@ def is_exempt(actor: Actor, patterns: Iterable[str]) -> bool:
 
 SEVERITY_BY_VERDICT = {
     Verdict.KEY_UNUSABLE: "critical",
+    Verdict.KEY_ALIAS_MISSING: "high",
     Verdict.DRIFT_NONE: "high",
     Verdict.DRIFT_OTHER_KEY: "high",
     Verdict.DRIFT_AWS_MANAGED: "medium",

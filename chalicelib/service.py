@@ -20,8 +20,10 @@ from chalicelib.domain import (
     EncryptionStatus,
     EncryptionType,
     KeyInfo,
+    KeyPosture,
     MissingKey,
     Outcome,
+    PostureStatus,
     SpansDestination,
     SpansState,
     Target,
@@ -30,8 +32,9 @@ from chalicelib.domain import (
 )
 from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed
 from chalicelib.events import EncryptionChange, parse_change
-from chalicelib.findings import Finding, SpansFinding
-from chalicelib.kms import KeyDirectory
+from chalicelib.findings import Finding, KeyFinding, SpansFinding
+from chalicelib.keyguard import KeyGuard
+from chalicelib.kms import KeyDirectory, PostureBook
 from chalicelib.log import emit
 from chalicelib.notify import Message, SnsNotifier, finding_message, storm_recap_message
 from chalicelib.policy import (
@@ -81,9 +84,14 @@ class ApprovedKeys:
         if not fresh and cached and self._clock() - cached[1] <= APPROVED_KEY_TTL_SECONDS:
             return cached[0], False
         info = keys.describe(ref)
-        with self._lock:
-            self._cache[cache_key] = (info, self._clock())
+        self.put(target, ref, info)
         return info, True
+
+    def put(self, target: Target, ref: str, info: KeyInfo | MissingKey) -> None:
+        """Remember a description just read elsewhere (a KMS event's fresh DescribeKey), so the next check within
+        the TTL does not confirm compliance from an older one."""
+        with self._lock:
+            self._cache[(target.account, target.region, ref)] = (info, self._clock())
 
 
 class Responder:
@@ -101,8 +109,10 @@ class Responder:
     ) -> None:
         self.settings = settings
         self.clients = clients
+        self.sleep = sleep
         self._sleep = sleep
         self._clock = clock
+        self.now = now
         self._now = now
         self._approved = ApprovedKeys(clock)
         self._storm: StormControl = storm or MemoryStorm()
@@ -130,16 +140,18 @@ class Responder:
         if is_own_echo(change.actor, self.settings.member_role, self.clients.home_account()):
             emit("skipped", why="own-echo", actor=change.actor.arn, **base)
             return {"decision": "skipped-own-echo", **base}
+        if change.about_key:
+            return KeyGuard(self).on_event(change, base)
         finding = self.check(Target(change.account, change.region), trigger="event", change=change)
         if finding.outcome is not Outcome.COMPLIANT:
-            self._alert(finding)
+            self.alert(finding)
         if needs_retry(finding, self.settings.mode):
             raise RemediationFailed(
                 f"{finding.account}/{finding.region}: {finding.outcome.value} ({finding.detail or finding.reason})"
             )
         return {"decision": finding.verdict.value, "outcome": finding.outcome.value, **base}
 
-    def _alert(self, finding: Finding) -> None:
+    def alert(self, finding: Finding) -> None:
         """Send the finding's alert, unless storm control collapses it into a later summary that names it."""
         if finding.outcome in {Outcome.REVERTED, Outcome.ALERTED} and finding.verdict.is_drift:
             drift = SuppressedDrift(
@@ -212,8 +224,20 @@ class Responder:
 
     # -- the shared pipeline -----------------------------------------------------------------------
 
-    def check(self, target: Target, *, trigger: str, change: EncryptionChange | None = None) -> Finding:
-        """Re-read, classify, act. Never raises for AWS errors: they become an `error` finding."""
+    def check(
+        self,
+        target: Target,
+        *,
+        trigger: str,
+        change: EncryptionChange | None = None,
+        approved: KeyInfo | MissingKey | None = None,
+        posture: PostureBook | None = None,
+    ) -> Finding:
+        """Re-read, classify, act. Never raises for AWS errors: they become an `error` finding.
+
+        `approved` is a description of the approved key just read (a KMS event's fresh DescribeKey): used instead of
+        the cache. `posture` (sweep, audit) adds the approved key's posture, read once per key per book.
+        """
         exempt = change is not None and is_exempt(change.actor, self.settings.exempt_principals)
         ref = self.settings.approved_key_ref(target.region)
         template = Finding(
@@ -238,7 +262,13 @@ class Responder:
         with recording_calls() as calls:
             try:
                 finding = self._check(
-                    target, ref, exempt, template, spans_event=change is not None and change.about_spans
+                    target,
+                    ref,
+                    exempt,
+                    template,
+                    spans_event=change is not None and change.about_spans,
+                    preset=approved,
+                    posture=posture,
                 )
             except AwsCallError as e:
                 finding = dataclasses.replace(
@@ -258,13 +288,24 @@ class Responder:
             decision=finding.verdict.value,
             outcome=finding.outcome.value,
             detail=finding.detail,
+            key_posture=finding.key.posture.render() if finding.key and finding.key.posture else None,
             api_calls=list(calls),
         )
         return finding
 
-    def _check(self, target: Target, ref: str, exempt: bool, template: Finding, *, spans_event: bool) -> Finding:
+    def _check(
+        self,
+        target: Target,
+        ref: str,
+        exempt: bool,
+        template: Finding,
+        *,
+        spans_event: bool,
+        preset: KeyInfo | MissingKey | None = None,
+        posture: PostureBook | None = None,
+    ) -> Finding:
         keys = KeyDirectory(self.clients.kms(target.account, target.region))
-        finding, approved, fresh = self._check_xray(target, ref, exempt, template, keys)
+        finding, approved, fresh = self._check_xray(target, ref, exempt, template, keys, preset=preset)
         from_event = template.trigger == "event"
         try:
             spans = self._check_spans(
@@ -279,14 +320,28 @@ class Responder:
             )
         except AwsCallError as e:
             spans = SpansFinding(Verdict.ERROR, f"could not check spans: {e.code}", Outcome.ERROR, None, None, str(e))
-        return _combine(finding, spans)
+        combined = _combine(finding, spans)
+        if posture is None:
+            return combined
+        return dataclasses.replace(combined, key=key_part(approved, posture, target.account))
 
     def _check_xray(
-        self, target: Target, ref: str, exempt: bool, template: Finding, keys: KeyDirectory
+        self,
+        target: Target,
+        ref: str,
+        exempt: bool,
+        template: Finding,
+        keys: KeyDirectory,
+        *,
+        preset: KeyInfo | MissingKey | None = None,
     ) -> tuple[Finding, KeyInfo | MissingKey, bool]:
         xray = XRayEncryption(self.clients.xray(target.account, target.region))
         before = xray.get()
-        approved, fresh = self._approved.get(target, ref, keys)
+        if preset is not None:
+            approved, fresh = preset, True
+            self._approved.put(target, ref, preset)
+        else:
+            approved, fresh = self._approved.get(target, ref, keys)
         state = before
         while True:
             assessment = self._classify(target, state, approved, keys)
@@ -454,6 +509,15 @@ def _combine(xray: Finding, spans: SpansFinding) -> Finding:
 
 def _arn(key: KeyInfo | MissingKey) -> str | None:
     return key.arn if isinstance(key, KeyInfo) else None
+
+
+def key_part(approved: KeyInfo | MissingKey, posture: PostureBook, checked_account: str) -> KeyFinding:
+    """The approved key's state and posture for a sweep or audit finding (posture None: left to scheduled_sweep)."""
+    if isinstance(approved, MissingKey):
+        return KeyFinding(None, None, posture=KeyPosture(PostureStatus.UNKNOWN, error=approved.unusable_reason))
+    return KeyFinding(
+        approved.arn, approved.state, approved.deletion_date, posture=posture.get(approved, checked_account)
+    )
 
 
 def needs_retry(finding: Finding, mode: Mode) -> bool:

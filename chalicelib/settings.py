@@ -95,6 +95,10 @@ class Settings(BaseModel):
     )
     failure_queue_url: str | None = None
     sweep_table: str | None = None
+    # Key posture (chalicelib.keyposture): the sweep and `audit --fix` may turn the approved key's rotation on;
+    # the organization id is what an aws:PrincipalOrgID condition in a key policy must name to count as pinned.
+    fix_key_rotation: bool = False
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
 
     @field_validator("kms_keys", mode="before")
     @classmethod
@@ -218,6 +222,8 @@ def _explain(field: str, msg: str) -> str:
         "topic_arn": "allowed: an SNS topic ARN",
         "member_role": "allowed: an IAM role name",
         "require_cmk": "allowed: true, false",
+        "fix_key_rotation": "allowed: true, false",
+        "organization_id": "allowed: an AWS Organizations id, o-...",
     }
     if msg.startswith("Value error, "):
         return msg.removeprefix("Value error, ")  # our own validators already say what is allowed
