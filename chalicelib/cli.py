@@ -1,9 +1,12 @@
 """The operator's audit command: every account and region, its X-Ray encryption, and a verdict.
 
     python -m chalicelib.cli audit [--accounts org|ID,ID] [--regions all|R,R] [--json] [--fix --yes]
+                                   [--require-key-posture]
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
-AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found, 2 on error. Any failure, including a broken
+AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found, 2 on error. Each approved key's posture
+(rotation, key policy) is read once per run, a key of another account with its owner's credentials; it changes the
+exit code only with --require-key-posture (weak: 1, unknown: 2). Any failure, including a broken
 environment (bad configuration, endpoint, region, profile or credentials), is one line on stderr and exit 2: never
 a traceback, and never 1, which a pipeline reads as "drift found".
 """
@@ -24,6 +27,7 @@ from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFou
 from chalicelib.domain import Outcome, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
+from chalicelib.keyguard import posture_book
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory, session_from_env
 from chalicelib.settings import Settings
@@ -44,6 +48,7 @@ COLUMNS = (
     "spans_verdict",
     "verdict",
     "outcome",
+    "key_posture",
 )
 
 
@@ -58,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--fix", action="store_true", help="revert drift to the approved key (verified)")
     audit.add_argument("--yes", action="store_true", help="confirm --fix")
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
+    audit.add_argument(
+        "--require-key-posture",
+        action="store_true",
+        help="a weak approved key posture exits 1, an unreadable one 2 (default: reported only)",
+    )
     return parser
 
 
@@ -77,6 +87,9 @@ def row(finding: Finding) -> dict[str, Any]:
         "verdict": finding.verdict.value,
         # The audit sends nothing: drift it only found is "reported" here, not "alerted".
         "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
+        # Exactly "ok", "weak: <every problem>" or "unknown: <error>" (README "The key guard").
+        "key_posture": finding.key.posture.render() if finding.key and finding.key.posture else None,
+        "key": finding.key.to_json() if finding.key else None,
         "before": finding.to_json()["before"],
         "spans": finding.spans.to_json() if finding.spans else None,
         "detail": "; ".join(
@@ -87,16 +100,21 @@ def row(finding: Finding) -> dict[str, Any]:
 
 def account_error_row(account: str, error: str) -> dict[str, Any]:
     """The row of an account that could not be checked at all (never skipped): every column, verdict `error`."""
-    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans"])
+    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans", "key"])
     return {**blank, "account": account, "region": "*", "verdict": Verdict.ERROR.value,
             "outcome": Outcome.ERROR.value, "detail": error}  # fmt: skip
 
 
-def exit_code(rows: Sequence[Mapping[str, Any]]) -> int:
+def exit_code(rows: Sequence[Mapping[str, Any]], *, require_key_posture: bool = False) -> int:
     failed = {Outcome.REVERT_FAILED.value, Outcome.ERROR.value}
+    postures = [str(r.get("key_posture") or "") for r in rows] if require_key_posture else []
     if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] in failed for r in rows):
         return EXIT_ERROR
+    if any(p.startswith("unknown:") for p in postures):
+        return EXIT_ERROR
     if any(r["verdict"] != Verdict.COMPLIANT.value and r["outcome"] != Outcome.REVERTED.value for r in rows):
+        return EXIT_DRIFT
+    if any(p.startswith("weak:") for p in postures):
         return EXIT_DRIFT
     return EXIT_COMPLIANT
 
@@ -125,10 +143,13 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     clients = connect(settings, env)
     responder = Responder(settings, clients)
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [clients.home_account()]
+    # Each key once per run, a key of another account with its owner's credentials; rotation is turned on only
+    # with --fix and XRAY_GUARD_FIX_KEY_ROTATION=true.
+    book = posture_book(responder, fix_rotation=args.fix and settings.fix_key_rotation, foreign_keys=True)
     rows: list[dict[str, Any]] = []
     for n, account in enumerate(accounts, 1):
         try:
-            rows += [row(f) for f in check_account(responder, account, trigger="audit")]
+            rows += [row(f) for f in check_account(responder, account, trigger="audit", posture=book)]
         except AwsCallError as e:
             rows.append(account_error_row(account, str(e)))
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
@@ -138,8 +159,11 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     else:
         out.write(render_table(rows) + "\n")
         bad = [r for r in rows if r["verdict"] != Verdict.COMPLIANT.value]
+        weak = {(r["key"] or {}).get("arn") for r in rows if str(r["key_posture"] or "").startswith(("weak", "unkn"))}
         out.write(f"\n{len(rows)} region(s) checked, {len(bad)} not compliant.\n")
-    return exit_code(rows)
+        if weak:
+            out.write(f"{len(weak)} approved key(s) with a weak or unknown posture (KEY_POSTURE).\n")
+    return exit_code(rows, require_key_posture=args.require_key_posture)
 
 
 def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:

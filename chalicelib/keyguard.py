@@ -61,13 +61,17 @@ def known_accounts(responder: Responder) -> frozenset[str]:
 
 
 def posture_book(responder: Responder, *, fix_rotation: bool, foreign_keys: bool) -> PostureBook:
-    """A book for one sweep_account invocation (foreign_keys False), one audit run or one scheduled sweep."""
+    """A book for one sweep_account invocation (foreign_keys False: keys of other accounts, and the approved keys
+    configured by ARN, are scheduled_sweep's, read once per sweep), one audit run or one scheduled sweep."""
+    settings = responder.settings
+    central = {r for r in (settings.kms_key, *settings.kms_keys.values()) if r.startswith("arn:") and ":key/" in r}
     return PostureBook(
         KeyPostureReader(responder.clients.kms),
         accounts=known_accounts(responder),
-        organization_id=responder.settings.organization_id,
+        organization_id=settings.organization_id,
         fix_rotation=fix_rotation,
         foreign_keys=foreign_keys,
+        left_to_others=frozenset() if foreign_keys else frozenset(central),
     )
 
 

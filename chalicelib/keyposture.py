@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -225,6 +225,8 @@ def _p2(name: str, index: int, statement: Mapping[str, Any], org: Organization) 
         f"{_where(name, index, statement)} lets {', '.join(outsiders)} call {', '.join(actions)} without a condition "
         "pinning the organization (aws:PrincipalOrgID, aws:PrincipalAccount, kms:CallerAccount or aws:PrincipalArn)"
     )
+    if org.organization_id is None and _ORG_KEY in json.dumps(statement.get("Condition", {})).lower():
+        words += " (XRAY_GUARD_ORGANIZATION_ID is not set, so no aws:PrincipalOrgID value can be confirmed as yours)"
     return PostureProblem("P2", words, "critical")
 
 
@@ -241,8 +243,3 @@ def _p3(name: str, index: int, statement: Mapping[str, Any]) -> PostureProblem |
         return None
     words = f"{_where(name, index, statement)} lets X-Ray do more than kms:GenerateDataKey and kms:Decrypt: "
     return PostureProblem("P3", words + ", ".join(extra), "medium")
-
-
-def names_of(problems: Iterable[PostureProblem]) -> list[str]:
-    """The rules that failed, in order, once each (for logs)."""
-    return list(dict.fromkeys(p.rule for p in problems))

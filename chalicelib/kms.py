@@ -148,8 +148,10 @@ class PostureBook:
         organization_id: str | None,
         fix_rotation: bool,
         foreign_keys: bool,
+        left_to_others: frozenset[str] = frozenset(),
     ) -> None:
         self._reader = reader
+        self._left_to_others = left_to_others  # key ARNs another reader covers (scheduled_sweep's central keys)
         self._accounts = accounts
         self._organization_id = organization_id
         self._fix_rotation = fix_rotation
@@ -160,7 +162,7 @@ class PostureBook:
     def get(self, key: KeyInfo, checked_account: str) -> KeyPosture | None:
         """The key's posture, read once; None when this book leaves the key to another reader (a key of another
         account during a sweep: scheduled_sweep reads it with its owner's credentials)."""
-        if key.account != checked_account and not self.foreign_keys:
+        if key.arn in self._left_to_others or (key.account != checked_account and not self.foreign_keys):
             return None
         with self._lock:
             entry = self._keys.setdefault(key.arn, (threading.Lock(), []))

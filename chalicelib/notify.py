@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
+from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict, worst_severity
 from chalicelib.findings import Finding
 from chalicelib.sessions import call_aws
 from chalicelib.storm import WINDOW_SECONDS, StormRecap
@@ -362,11 +362,18 @@ def _finding_message(finding: Finding) -> Message:
     )
 
 
-def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> Message:
-    """One message for a whole sweep: counts and a table of the account/region pairs that were not compliant.
+def digest_message(
+    sweep_id: str,
+    results: Mapping[str, Mapping[str, Any]],
+    central_keys: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Message:
+    """One message for a whole sweep: counts, a table of the account/region pairs that were not compliant, and the
+    approved keys whose posture is not ok (each account's own keys, and the central keys scheduled_sweep read).
 
-    `results` maps account → {"counts": {verdict: n}, "non_compliant": [finding JSON], "error": str | None}.
+    `results` maps account → {"counts": {verdict: n}, "non_compliant": [finding JSON], "key_posture": [key rows],
+    "error": str | None}; `central_keys` maps a configured key ARN → {"state", "posture", "severity", "fixed"}.
     """
+    central = dict(central_keys or {})
     counts: dict[str, int] = {}
     for result in results.values():
         for verdict, n in result["counts"].items():
@@ -379,6 +386,12 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     reverted = sum(row["outcome"] == Outcome.REVERTED.value for row in bad)
     failed = sum(row["outcome"] in {Outcome.REVERT_FAILED.value, Outcome.ERROR.value} for row in bad)
     worst = "critical" if failed or failed_accounts else ("high" if len(bad) > reverted else "low")
+    keys = sorted(
+        (row for r in results.values() for row in r.get("key_posture", [])),
+        key=lambda row: (row["account"], row["key"]),
+    )
+    severities = [row.get("severity") for row in keys] + [c.get("severity") for c in central.values()]
+    worst = worst_severity(worst, *severities) or worst
     title = (
         f"X-Ray sweep: {len(bad)} of {checks} regions found non-compliant, {reverted} reverted, "
         f"{len(failed_accounts)} account(s) failed"
@@ -404,6 +417,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     if failed_accounts:
         email += ["", "Accounts that could not be checked (retried, then dead-lettered):"]
         email += [f"  {account}: {why}" for account, why in sorted(failed_accounts.items())]
+    email += _key_posture_lines(keys, central)
     email_text = _text_block(email)
     machine: dict[str, Any] = {
         "schema": "xray-guard.sweep-digest/v1",
@@ -414,6 +428,8 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         "reverted": reverted,
         "failed_accounts": failed_accounts,
         "non_compliant": bad,
+        "key_posture": keys,
+        "central_keys": central,
         "omitted": 0,
     }
     while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine["non_compliant"]:
@@ -428,6 +444,8 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     if len(bad) > 20:
         lines.append(f"... and {len(bad) - 20} more (see the email or JSON rendering)")
     lines += [f"*Account failed:* {chat_code(a)} {chat_code(why)}" for a, why in sorted(failed_accounts.items())[:10]]
+    lines += [f"*Key:* {chat_code(row['key'])} {chat_text(row['posture'])}" for row in keys[:10]]
+    lines += [f"*Central key:* {chat_code(arn)} {chat_text(c['posture'])}" for arn, c in sorted(central.items())[:10]]
     chatbot = {
         "version": "1.0",
         "source": "custom",
@@ -451,6 +469,27 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         },
         attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
     )
+
+
+def _key_posture_lines(keys: list[Mapping[str, Any]], central: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The digest's key posture section: each account's approved keys that are not ok (or whose rotation xray-guard
+    turned on), then the central keys (read once by scheduled_sweep)."""
+    lines: list[str] = []
+    if keys:
+        lines += ["", 'Approved keys whose posture is not ok (read once per key; README, "The key guard"):']
+        for row in keys:
+            lines.append(f"  {row['account']} {row['region']} {row['key']}: {row['posture']}")
+            if row.get("fixed"):
+                lines.append(f"    {row['fixed']}")
+    shown = {arn: c for arn, c in sorted(central.items()) if c.get("posture") != "ok" or c.get("fixed")}
+    if shown:
+        lines += ["", "Central keys (read by scheduled_sweep with the owner's credentials; every account/region using "
+                  "such a key is affected):"]  # fmt: skip
+        for arn, c in shown.items():
+            lines.append(f"  {arn} ({c.get('state') or 'not described'}): {c['posture']}")
+            if c.get("fixed"):
+                lines.append(f"    {c['fixed']}")
+    return lines
 
 
 def storm_recap_message(recap: StormRecap) -> Message:

@@ -146,9 +146,12 @@ def test_the_aws_ram_policy_is_judged_by_p2_and_p3_but_holds_no_root_statement()
     assert "of the AWS_RAM policy" in posture.problems[0].words
 
 
-def test_without_an_organization_id_a_principal_org_condition_pins_nothing() -> None:
+def test_without_an_organization_id_a_principal_org_condition_pins_nothing_and_says_why() -> None:
     document = _policy(ROOT, _allow("*", Condition={"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}))
-    assert judge({"default": document}, None, Organization(OWNER)).status is PostureStatus.WEAK
+    posture = judge({"default": document}, None, Organization(OWNER))
+    assert posture.status is PostureStatus.WEAK
+    assert posture.render().endswith("(XRAY_GUARD_ORGANIZATION_ID is not set, so no aws:PrincipalOrgID value can be "
+                                     "confirmed as yours)")  # fmt: skip
 
 
 @pytest.mark.parametrize(
