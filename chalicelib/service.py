@@ -128,7 +128,7 @@ class Responder:
             return {"decision": "rejected", "reason": e.reason}
         base = {"event_id": change.event_id, "account": change.account, "region": change.region}
         scope = self.settings.account_list
-        if scope is not None and change.account not in scope:
+        if scope is not None and change.account not in scope and not self._is_central_key(change):
             emit("skipped", why="out-of-scope", scope="XRAY_GUARD_ACCOUNTS", api_calls=[], **base)
             return {"decision": "skipped-out-of-scope", **base}
         if change.about_other_log_group:
@@ -150,6 +150,12 @@ class Responder:
                 f"{finding.account}/{finding.region}: {finding.outcome.value} ({finding.detail or finding.reason})"
             )
         return {"decision": finding.verdict.value, "outcome": finding.outcome.value, **base}
+
+    def _is_central_key(self, change: EncryptionChange) -> bool:
+        """A KMS event about an approved key configured by ARN (a central key): every account using it is affected,
+        so its owner's account need not be in an explicit XRAY_GUARD_ACCOUNTS list."""
+        refs = {self.settings.kms_key, *self.settings.kms_keys.values()}
+        return change.about_key and change.key_ref is not None and change.key_ref in refs
 
     def alert(self, finding: Finding) -> None:
         """Send the finding's alert, unless storm control collapses it into a later summary that names it."""

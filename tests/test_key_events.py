@@ -496,3 +496,18 @@ def test_a_central_key_says_every_account_using_it_is_affected(world: World) -> 
     responder.on_event(event)
 
     assert "Every account/region using this key is affected." in published()[0]["email"]
+
+
+def test_a_central_keys_owner_need_not_be_in_an_explicit_account_list(world: World) -> None:
+    central = world.create_key(account=CENTRAL, region=MEMBER_REGION, alias=None)
+    world.kms(CENTRAL, MEMBER_REGION).disable_key(KeyId=central)
+    topic, inbox = world.alert_inbox()
+    responder = world.responder(topic, XRAY_GUARD_KMS_KEY=central, XRAY_GUARD_ACCOUNTS=MEMBER)
+    event = kms_event("kms-disable-key.json", central)
+    event["account"] = event["detail"]["recipientAccountId"] = CENTRAL
+
+    assert responder.on_event(event)["severity"] == "critical"
+    other = kms_event("kms-disable-key.json", world.create_key(account=CENTRAL, region=MEMBER_REGION, alias=None))
+    other["account"] = CENTRAL
+    assert responder.on_event(other)["decision"] == "skipped-out-of-scope"
+    assert len(world.alerts(inbox)) == 1
