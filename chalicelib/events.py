@@ -305,9 +305,7 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
     try:
         envelope = Envelope.model_validate(event)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise EventRejected(f"malformed event at {where}: {first['msg']} ({e.error_count()} problem(s))") from e
+        raise _malformed(e) from e
     record = envelope.detail
     if envelope.detail_type != CLOUDTRAIL:
         raise EventRejected(f"detail-type is {envelope.detail_type[:80]!r}, expected {CLOUDTRAIL!r}")
@@ -339,6 +337,12 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
     )
 
 
+def _malformed(error: ValidationError) -> EventRejected:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "event"
+    return EventRejected(f"malformed event at {where}: {first['msg']} ({error.error_count()} problem(s))")
+
+
 def _key_ref(record: CloudTrailRecord) -> str | None:
     """The key a KMS record is about: the key ARN in `resources` (an alias call lists the alias too), else
     responseElements.keyId, else requestParameters.keyId."""
@@ -356,9 +360,7 @@ def _key_material_expired(event: Mapping[str, Any]) -> EncryptionChange:
     try:
         envelope = KeyMaterialEnvelope.model_validate(event)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise EventRejected(f"malformed event at {where}: {first['msg']} ({e.error_count()} problem(s))") from e
+        raise _malformed(e) from e
     if envelope.source != "aws.kms":
         raise EventRejected(f"source is {envelope.source[:80]!r}, expected 'aws.kms' for {KEY_MATERIAL_EXPIRED!r}")
     arns = [r for r in envelope.resources if r and ":key/" in r]

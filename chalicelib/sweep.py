@@ -160,6 +160,13 @@ class SweepStore:
 
     def central_keys(self, sweep_id: str) -> dict[str, dict[str, Any]]:
         """What scheduled_sweep found about the central keys (the `#meta` item; Query, as the fan-in reads)."""
+        for item in self._items(sweep_id, "#i = :v", "#meta"):
+            found: dict[str, dict[str, Any]] = json.loads(item.get("central_keys", {}).get("S", "{}"))
+            return found
+        return {}
+
+    def _items(self, sweep_id: str, item_condition: str, value: str) -> list[dict[str, Any]]:
+        """The sweep's items whose sort key `item` meets the condition (`#i` the sort key, `:v` the value)."""
         pages = paginate(
             self._ddb,
             "dynamodb",
@@ -167,15 +174,11 @@ class SweepStore:
             "query",
             TableName=self._table,
             ConsistentRead=True,
-            KeyConditionExpression="sweep_id = :s AND #i = :m",
+            KeyConditionExpression=f"sweep_id = :s AND {item_condition}",
             ExpressionAttributeNames={"#i": "item"},
-            ExpressionAttributeValues={":s": {"S": sweep_id}, ":m": {"S": "#meta"}},
+            ExpressionAttributeValues={":s": {"S": sweep_id}, ":v": {"S": value}},
         )
-        for page in pages:
-            for item in page["Items"]:
-                found: dict[str, dict[str, Any]] = json.loads(item.get("central_keys", {}).get("S", "{}"))
-                return found
-        return {}
+        return [item for page in pages for item in page["Items"]]
 
     def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> bool:
         """Store one account's result once; return True if it was the last account of the sweep."""
@@ -211,21 +214,9 @@ class SweepStore:
         return int(attrs["done"]["N"]) >= int(attrs.get("expected", {"N": "0"})["N"])
 
     def results(self, sweep_id: str) -> dict[str, dict[str, Any]]:
-        pages = paginate(
-            self._ddb,
-            "dynamodb",
-            "Query",
-            "query",
-            TableName=self._table,
-            ConsistentRead=True,
-            KeyConditionExpression="sweep_id = :s AND begins_with(#i, :p)",
-            ExpressionAttributeNames={"#i": "item"},
-            ExpressionAttributeValues={":s": {"S": sweep_id}, ":p": {"S": "account#"}},
-        )
         return {
             item["item"]["S"].removeprefix("account#"): json.loads(item["result"]["S"])
-            for page in pages
-            for item in page["Items"]
+            for item in self._items(sweep_id, "begins_with(#i, :v)", "account#")
         }
 
 
