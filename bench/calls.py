@@ -16,8 +16,21 @@ import itertools
 import time
 from collections.abc import Sequence
 
-from bench.aws import COMPLIANT_EVENT, MEMBER_REGION, LocalAWSProcess, SteppedClock, load_event, warm_responder
+from bench.aws import (
+    APPROVED_ALIAS,
+    COMPLIANT_EVENT,
+    MEMBER,
+    MEMBER_REGION,
+    LocalAWSProcess,
+    SteppedClock,
+    load_event,
+    warm_responder,
+)
 from bench.report import Row, Section
+from chalicelib.domain import KeyInfo
+from chalicelib.keyguard import posture_book
+from chalicelib.kms import KeyDirectory
+from chalicelib.service import Responder
 
 GET, DESCRIBE, PUT, PUBLISH = (
     "xray:GetEncryptionConfig",
@@ -94,5 +107,41 @@ def run(aws: LocalAWSProcess) -> Section:
                 (polls is not None and outcome == "reverted") if judged else None,
             )
         )
+    posture_rows(aws, responder, section)
     section.seconds = time.perf_counter() - started
     return section
+
+
+# What key posture adds (README "The key guard"): per key, once per sweep_account invocation / audit run / scheduled
+# sweep; the same key again in that book costs nothing; turning rotation on costs the write and its verification.
+POSTURE_FLOOR = ["kms:GetKeyRotationStatus", "kms:ListKeyPolicies", "kms:GetKeyPolicy"]
+FIX_FLOOR = ["kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus", "kms:ListKeyPolicies",
+             "kms:GetKeyPolicy"]  # fmt: skip
+
+
+def posture_rows(aws: LocalAWSProcess, responder: Responder, section: Section) -> None:
+    key = KeyDirectory(responder.clients.kms(MEMBER, MEMBER_REGION)).describe(APPROVED_ALIAS)
+    assert isinstance(key, KeyInfo)
+    for label, fix, floor in (
+        ("key posture, first read of a key (rotation off: reported)", False, POSTURE_FLOOR),
+        ("key posture, with XRAY_GUARD_FIX_KEY_ROTATION (rotation turned on, verified)", True, FIX_FLOOR),
+    ):
+        book = posture_book(responder, fix_rotation=fix, foreign_keys=False)
+        start = aws.call_count()
+        posture = book.get(key, MEMBER)
+        ops = aws.calls_since(start)
+        again = aws.call_count()
+        book.get(key, MEMBER)  # another region with the same key, same book
+        repeat = aws.calls_since(again)
+        shown = posture.render() if posture else "not read"
+        section.details.append(f"- {label}: {compact(ops)} → {shown}; the same key again in that book: {len(repeat)}")
+        section.rows.append(
+            Row(
+                f"AWS calls: {label}",
+                f"{len(ops)} (+{len(repeat)} again)",
+                f"floor {len(floor)} (+0 again)",
+                "—",
+                "= floor",
+                ops == floor and not repeat,
+            )
+        )

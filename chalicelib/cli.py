@@ -1,14 +1,16 @@
 """The operator's audit command: every account and region, its X-Ray encryption, and a verdict.
 
     xray-guard audit [--accounts org|ID,ID] [--regions all|R,R] [--format table|json|csv] [--fix --yes]
-                     [--require-coverage]
+                     [--require-coverage] [--require-key-posture]
     (or python -m chalicelib.cli audit ...)
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
 AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found (with --require-coverage also: a region whose
-events cannot be shown to reach xray-guard), 2 on error. Any failure, including a broken environment (bad
-configuration, endpoint, region, profile or credentials), is one line on stderr and exit 2: never a traceback, and
-never 1, which a pipeline reads as "drift found".
+events cannot be shown to reach xray-guard), 2 on error. Each approved key's posture (rotation, key policy) is read
+once per run, a key of another account with its owner's credentials; it changes the exit code only with
+--require-key-posture (weak: 1, unknown: 2). Any failure, including a broken environment (bad configuration,
+endpoint, region, profile or credentials), is one line on stderr and exit 2: never a traceback, and never 1, which a
+pipeline reads as "drift found".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from chalicelib.coverage_policy import is_gap
 from chalicelib.domain import Outcome, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
+from chalicelib.keyguard import posture_book
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory, session_from_env
 from chalicelib.settings import Settings
@@ -51,6 +54,7 @@ COLUMNS = (
     "verdict",
     "outcome",
     "coverage",
+    "key_posture",
 )
 
 
@@ -73,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 also when a region's events cannot be shown to reach xray-guard (coverage other than 'events')",
     )
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
+    audit.add_argument(
+        "--require-key-posture",
+        action="store_true",
+        help="a weak approved key posture exits 1, an unreadable one 2 (default: reported only)",
+    )
     return parser
 
 
@@ -92,6 +101,9 @@ def row(finding: Finding) -> dict[str, Any]:
         "verdict": finding.verdict.value,
         # The audit sends nothing: drift it only found is "reported" here, not "alerted".
         "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
+        # Exactly "ok", "weak: <every problem>" or "unknown: <error>" (README "The key guard").
+        "key_posture": finding.key.posture.render() if finding.key and finding.key.posture else None,
+        "key": finding.key.to_json() if finding.key else None,
         "before": finding.to_json()["before"],
         "spans": finding.spans.to_json() if finding.spans else None,
         "checked_at": finding.observed_at,
@@ -139,20 +151,28 @@ def render_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 def account_error_row(account: str, error: AwsCallError) -> dict[str, Any]:
     """The row of an account that could not be checked at all (never skipped): every column, verdict `error`, and
     its coverage unknown (e.g. "unknown: AssumeRole denied")."""
-    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans", "checked_at"])
+    blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans", "key", "checked_at"])
     return {**blank, "account": account, "region": "*", "verdict": Verdict.ERROR.value,
             "outcome": Outcome.ERROR.value, "detail": str(error),
             "coverage": unreachable_coverage(error)}  # fmt: skip
 
 
-def exit_code(rows: Sequence[Mapping[str, Any]], *, require_coverage: bool = False) -> int:
-    """2 > 1 > 0 on encryption; with `require_coverage` a coverage gap is worth 1 too (never more)."""
+def exit_code(
+    rows: Sequence[Mapping[str, Any]], *, require_coverage: bool = False, require_key_posture: bool = False
+) -> int:
+    """2 > 1 > 0 on encryption; with `require_coverage` a coverage gap is worth 1 too (never more); with
+    `require_key_posture` a weak key posture is worth 1 and an unknown one 2."""
     failed = {Outcome.REVERT_FAILED.value, Outcome.ERROR.value}
+    postures = [str(r.get("key_posture") or "") for r in rows] if require_key_posture else []
     if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] in failed for r in rows):
+        return EXIT_ERROR
+    if any(p.startswith("unknown:") for p in postures):
         return EXIT_ERROR
     if any(r["verdict"] != Verdict.COMPLIANT.value and r["outcome"] != Outcome.REVERTED.value for r in rows):
         return EXIT_DRIFT
     if require_coverage and any(is_gap(r.get("coverage")) for r in rows):
+        return EXIT_DRIFT
+    if any(p.startswith("weak:") for p in postures):
         return EXIT_DRIFT
     return EXIT_COMPLIANT
 
@@ -181,10 +201,13 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     clients = connect(settings, env)
     responder = Responder(settings, clients, sinks=[])  # the audit reports; it sends nothing anywhere
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [clients.home_account()]
+    # Each key once per run, a key of another account with its owner's credentials; rotation is turned on only
+    # with --fix and XRAY_GUARD_FIX_KEY_ROTATION=true.
+    book = posture_book(responder, fix_rotation=args.fix and settings.fix_key_rotation, foreign_keys=True)
     rows: list[dict[str, Any]] = []
     for n, account in enumerate(accounts, 1):
         try:
-            rows += [row(f) for f in check_account(responder, account, trigger=Trigger.AUDIT)]
+            rows += [row(f) for f in check_account(responder, account, trigger=Trigger.AUDIT, posture=book)]
         except AwsCallError as e:
             rows.append(account_error_row(account, e))
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
@@ -201,7 +224,10 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         out.write(
             f"\n{len(rows)} region(s) checked, {len(bad)} not compliant, {len(gaps)} with an event coverage gap.\n"
         )
-    return exit_code(rows, require_coverage=args.require_coverage)
+        weak = {(r["key"] or {}).get("arn") for r in rows if str(r["key_posture"] or "").startswith(("weak", "unkn"))}
+        if weak:
+            out.write(f"{len(weak)} approved key(s) with a weak or unknown posture (KEY_POSTURE).\n")
+    return exit_code(rows, require_coverage=args.require_coverage, require_key_posture=args.require_key_posture)
 
 
 def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:

@@ -126,6 +126,13 @@ class KeyInfo:
     key_manager: str  # CUSTOMER | AWS
     key_spec: str  # SYMMETRIC_DEFAULT | RSA_2048 | ...
     key_usage: str  # ENCRYPT_DECRYPT | SIGN_VERIFY | ...
+    origin: str = "AWS_KMS"  # AWS_KMS | EXTERNAL | AWS_CLOUDHSM | EXTERNAL_KEY_STORE
+    deletion_date: str | None = None  # ISO 8601 UTC, while PendingDeletion (KeyMetadata.DeletionDate)
+    primary_arn: str | None = None  # a multi-Region key's primary (MultiRegionConfiguration.PrimaryKey.Arn)
+
+    @property
+    def usable(self) -> bool:
+        return self.state in USABLE_KEY_STATES
 
     @property
     def account(self) -> str:
@@ -144,8 +151,13 @@ class KeyInfo:
 
 
 # KMS KeyState values a key can be used in: `Updating` is a multi-Region key whose primary is being changed
-# (KMS model, KeyMetadata.KeyState; "Key states of AWS KMS keys" in the KMS developer guide).
+# (KMS model, KeyMetadata.KeyState; "Key states of AWS KMS keys" in the KMS developer guide). Every other state of
+# the model's enum is unusable: Creating, Disabled, PendingDeletion, PendingReplicaDeletion, PendingImport,
+# Unavailable (and a state the model may add later: unusable until xray-guard knows it).
 USABLE_KEY_STATES = frozenset({"Enabled", "Updating"})
+UNUSABLE_KEY_STATES = frozenset(
+    {"Creating", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"}
+)
 
 
 def key_account(key_arn: str) -> str | None:
@@ -191,6 +203,7 @@ class Verdict(StrEnum):
     DRIFT_SPANS_UNENCRYPTED = "drift-spans-unencrypted"
     DRIFT_SPANS_OTHER_KEY = "drift-spans-other-key"
     KEY_UNUSABLE = "key-unusable"
+    KEY_ALIAS_MISSING = "key-alias-missing"  # the approved alias was just deleted (a KMS DeleteAlias event)
     ERROR = "error"
 
     @property
@@ -261,3 +274,65 @@ class Actor:
         if ua:
             return "SDK"
         return "unknown"
+
+
+SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+
+
+def worst_severity(*severities: str | None) -> str | None:
+    """The worst of the given alert severities (None ignored), None when none is given."""
+    given = [s for s in severities if s is not None]
+    return max(given, key=SEVERITY_ORDER.index) if given else None
+
+
+@dataclass(frozen=True)
+class RotationStatus:
+    """kms:GetKeyRotationStatus, reduced: whether automatic rotation is on and its period (None when not given)."""
+
+    enabled: bool
+    period_days: int | None = None
+
+
+@dataclass(frozen=True)
+class PostureProblem:
+    """One way the key falls short of the guide's best practices: which rule, in plain words, how bad."""
+
+    rule: str  # P1 | P2 | P3 | rotation
+    words: str
+    severity: str  # critical | high | medium
+
+
+class PostureStatus(StrEnum):
+    OK = "ok"
+    WEAK = "weak"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class KeyPosture:
+    """The approved key's rotation and key policy judged against the rules (chalicelib.keyposture).
+
+    Rendered exactly `ok`, `weak: <every problem>` or `unknown: <error>` (audit rows, digest, finding/v1 `key`).
+    `fixed` says what xray-guard changed to get here (XRAY_GUARD_FIX_KEY_ROTATION), verified by a re-read.
+    """
+
+    status: PostureStatus
+    problems: tuple[PostureProblem, ...] = ()
+    error: str = ""
+    fixed: str = ""
+
+    def render(self) -> str:
+        if self.status is PostureStatus.UNKNOWN:
+            return f"unknown: {self.error}"
+        if self.status is PostureStatus.WEAK:
+            return "weak: " + "; ".join(p.words for p in self.problems)
+        return "ok"
+
+    @property
+    def severity(self) -> str | None:
+        """The worst problem's severity (None when ok or unknown)."""
+        return worst_severity(*(p.severity for p in self.problems))
+
+    @classmethod
+    def of(cls, problems: tuple[PostureProblem, ...], fixed: str = "") -> KeyPosture:
+        return cls(PostureStatus.WEAK if problems else PostureStatus.OK, problems, fixed=fixed)

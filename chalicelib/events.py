@@ -1,4 +1,4 @@
-"""EventBridge envelope and CloudTrail record models for X-Ray PutEncryptionConfig.
+"""EventBridge envelope and CloudTrail record models for the calls xray-guard watches (one shared pattern).
 
 The event is only a trigger: nothing here is trusted to describe the live state. The envelope's `account`
 and `region` say where to look; the record says who acted and whether the call failed.
@@ -6,7 +6,9 @@ Shapes: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-ev
 and https://docs.aws.amazon.com/eventbridge/latest/ref/events-structure.html
 
 An event is rejected only when what the check needs is unusable: the envelope's account and region, and what says
-this is an X-Ray PutEncryptionConfig call (source, detail-type, eventSource, eventName). Every other field is
+this is one of the calls the pattern names (source, detail-type, eventSource, eventName), or KMS's own
+"KMS Imported Key Material Expiration" event (source aws.kms; "Monitor KMS keys with Amazon EventBridge", KMS
+developer guide). Every other field is
 informational and chosen by whoever made the call (the user agent above all): an over-long value is clipped (marked
 "…[clipped]"), a missing or mistyped one is unknown (None), and neither is ever a reason to skip the re-read.
 Rendering them safely is chalicelib.text's job; here they stay verbatim, so exemptions match what CloudTrail said.
@@ -31,17 +33,38 @@ from chalicelib.text import UNKNOWN, clip
 # - X-Ray: the encryption config, and the trace segment destination (Transaction Search on or off);
 # - CloudWatch Logs calls on the log group `aws/spans`, named by `logGroupName` or (AssociateKmsKey and
 #   DisassociateKmsKey only) by `resourceIdentifier`, the log group ARN (botocore logs model,
-#   AssociateKmsKeyRequest.resourceIdentifier). No other log group matches.
+#   AssociateKmsKeyRequest.resourceIdentifier). No other log group matches;
+# - KMS calls that change a key's lifecycle, policy, rotation or aliases (any key: which key it is, is decided after
+#   parsing, chalicelib.service). Never CreateGrant, RetireGrant or a cryptographic call: AWS services make those
+#   constantly on every key;
+# - KMS's own event when imported key material expires (detail-type "KMS Imported Key Material Expiration").
+# Each branch names its detail-type, since the last one is not a CloudTrail event.
 XRAY_EVENTS = ("PutEncryptionConfig", "UpdateTraceSegmentDestination")
 LOGS_EVENTS = ("AssociateKmsKey", "DisassociateKmsKey", "DeleteLogGroup", "CreateLogGroup")
 LOGS_KEY_EVENTS = ("AssociateKmsKey", "DisassociateKmsKey")
+KMS_KEY_EVENTS = (
+    "DisableKey",
+    "EnableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "DeleteImportedKeyMaterial",
+    "PutKeyPolicy",
+    "DisableKeyRotation",
+)
+KMS_ALIAS_EVENTS = ("CreateAlias", "UpdateAlias", "DeleteAlias")
+KMS_EVENTS = KMS_KEY_EVENTS + KMS_ALIAS_EVENTS
 CLOUDTRAIL = "AWS API Call via CloudTrail"
+KEY_MATERIAL_EXPIRED = "KMS Imported Key Material Expiration"
 PATTERN: dict[str, Any] = {
-    "detail-type": [CLOUDTRAIL],
     "$or": [
-        {"source": ["aws.xray"], "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": list(XRAY_EVENTS)}},
+        {
+            "source": ["aws.xray"],
+            "detail-type": [CLOUDTRAIL],
+            "detail": {"eventSource": ["xray.amazonaws.com"], "eventName": list(XRAY_EVENTS)},
+        },
         {
             "source": ["aws.logs"],
+            "detail-type": [CLOUDTRAIL],
             "detail": {
                 "eventSource": ["logs.amazonaws.com"],
                 "eventName": list(LOGS_EVENTS),
@@ -50,6 +73,7 @@ PATTERN: dict[str, Any] = {
         },
         {
             "source": ["aws.logs"],
+            "detail-type": [CLOUDTRAIL],
             "detail": {
                 "eventSource": ["logs.amazonaws.com"],
                 "eventName": list(LOGS_KEY_EVENTS),
@@ -61,9 +85,20 @@ PATTERN: dict[str, Any] = {
                 },
             },
         },
+        {
+            "source": ["aws.kms"],
+            "detail-type": [CLOUDTRAIL],
+            "detail": {"eventSource": ["kms.amazonaws.com"], "eventName": list(KMS_EVENTS)},
+        },
+        {"source": ["aws.kms"], "detail-type": [KEY_MATERIAL_EXPIRED]},
     ],
 }
-_SOURCES = {"aws.xray": ("xray.amazonaws.com", XRAY_EVENTS), "aws.logs": ("logs.amazonaws.com", LOGS_EVENTS)}
+_SOURCES = {
+    "aws.xray": ("xray.amazonaws.com", XRAY_EVENTS),
+    "aws.logs": ("logs.amazonaws.com", LOGS_EVENTS),
+    "aws.kms": ("kms.amazonaws.com", KMS_EVENTS),
+}
+KMS_SOURCE = "kms.amazonaws.com"
 
 _ACCOUNT = r"^[0-9]{12}$"  # [0-9], not \d: pydantic's regex engine matches every Unicode digit with \d
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
@@ -131,6 +166,27 @@ class RequestParameters(_Model):
     key_id: Text = Field(default=None, alias="keyId")
     log_group_name: Text = Field(default=None, alias="logGroupName")
     resource_identifier: Text = Field(default=None, alias="resourceIdentifier")
+    alias_name: Text = Field(default=None, alias="aliasName")  # KMS CreateAlias, UpdateAlias, DeleteAlias
+    target_key_id: Text = Field(default=None, alias="targetKeyId")  # KMS CreateAlias, UpdateAlias
+
+
+class ResponseElements(_Model):
+    # KMS: "CloudTrail log entries for this operation recorded on or after December 2022 include the key ARN of the
+    # affected KMS key in the responseElements.keyId value" (KMS developer guide, e.g. ct-disablekey).
+    key_id: Text = Field(default=None, alias="keyId")
+
+
+class Resource(_Model):
+    """An element of the record's `resources` (CloudTrail record contents): KMS names the key, and for alias calls
+    the alias too, both with type AWS::KMS::Key; only the ARN tells them apart."""
+
+    arn: Text = Field(default=None, alias="ARN")
+    type: Short = None
+
+
+def _resources(value: object) -> object:
+    """A `resources` that is not a list of objects is treated as absent (informational, never a rejection)."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else None
 
 
 class CloudTrailRecord(_Model):
@@ -150,17 +206,18 @@ class CloudTrailRecord(_Model):
     request_parameters: Annotated[RequestParameters | None, BeforeValidator(_object)] = Field(
         default=None, alias="requestParameters"
     )
+    response_elements: Annotated[ResponseElements | None, BeforeValidator(_object)] = Field(
+        default=None, alias="responseElements"
+    )
+    resources: Annotated[list[Resource] | None, BeforeValidator(_resources)] = None
     session_from_console: Short = Field(default=None, alias="sessionCredentialFromConsole")
 
 
-class Envelope(_Model):
-    """The EventBridge envelope: `account`, `region`, `source` and `detail-type` are needed, the rest is not."""
-
+class _EnvelopeBase(_Model):
     source: str
     detail_type: str = Field(alias="detail-type")
     account: str = Field(pattern=_ACCOUNT)
     region: str = Field(pattern=_REGION)
-    detail: CloudTrailRecord
     id: Id = None
     time: Short = None
     version: Short = None
@@ -170,6 +227,28 @@ class Envelope(_Model):
     def _version_as_str(cls, value: object) -> object:
         # "0" on the wire; chalice's test client sends the int 0.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Envelope(_EnvelopeBase):
+    """The EventBridge envelope: `account`, `region`, `source` and `detail-type` are needed, the rest is not."""
+
+    detail: CloudTrailRecord
+
+
+class KeyMaterialDetail(_Model):
+    key_id: Text = Field(default=None, alias="key-id")
+
+
+class KeyMaterialEnvelope(_EnvelopeBase):
+    """KMS's "KMS Imported Key Material Expiration" event: the key in `resources` (its ARN) and `detail.key-id`."""
+
+    detail: Annotated[KeyMaterialDetail | None, BeforeValidator(_object)] = None
+    resources: list[Annotated[str | None, _text(MAX_FIELD)]] = Field(default_factory=list)
+
+    @field_validator("resources", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return value if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -191,11 +270,26 @@ class EncryptionChange:
     event_source: str = "xray.amazonaws.com"
     event_name: str = "PutEncryptionConfig"
     log_group: str | None = None  # the log group a CloudWatch Logs event names
+    # KMS events: the key the record names (the key ARN from `resources`, else responseElements.keyId, else
+    # requestParameters.keyId: an id or ARN, these operations take no alias), and for alias calls the alias and
+    # its new target.
+    key_ref: str | None = None
+    alias_name: str | None = None
+    alias_target: str | None = None
 
     @property
     def about_spans(self) -> bool:
         """A change of the second store: the trace segment destination, or the `aws/spans` log group."""
         return self.event_name == "UpdateTraceSegmentDestination" or self.event_source == "logs.amazonaws.com"
+
+    @property
+    def about_key(self) -> bool:
+        """A change of a KMS key or alias (which key, and whether it matters, is decided later)."""
+        return self.event_source == KMS_SOURCE
+
+    @property
+    def about_alias(self) -> bool:
+        return self.event_name in KMS_ALIAS_EVENTS
 
     @property
     def about_other_log_group(self) -> bool:
@@ -206,12 +300,12 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
     """Parse a raw EventBridge event; raise EventRejected (with a reason) when the check cannot run on it."""
     if not isinstance(event, Mapping):
         raise EventRejected(f"event is a {type(event).__name__}, not a JSON object")
+    if event.get("detail-type") == KEY_MATERIAL_EXPIRED:
+        return _key_material_expired(event)
     try:
         envelope = Envelope.model_validate(event)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise EventRejected(f"malformed event at {where}: {first['msg']} ({e.error_count()} problem(s))") from e
+        raise _malformed(e) from e
     record = envelope.detail
     if envelope.detail_type != CLOUDTRAIL:
         raise EventRejected(f"detail-type is {envelope.detail_type[:80]!r}, expected {CLOUDTRAIL!r}")
@@ -237,6 +331,54 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
         event_source=record.event_source,
         event_name=record.event_name,
         log_group=_log_group(params) if record.event_source == "logs.amazonaws.com" else None,
+        key_ref=_key_ref(record) if record.event_source == KMS_SOURCE else None,
+        alias_name=params.alias_name if params and record.event_source == KMS_SOURCE else None,
+        alias_target=params.target_key_id if params and record.event_source == KMS_SOURCE else None,
+    )
+
+
+def _malformed(error: ValidationError) -> EventRejected:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "event"
+    return EventRejected(f"malformed event at {where}: {first['msg']} ({error.error_count()} problem(s))")
+
+
+def _key_ref(record: CloudTrailRecord) -> str | None:
+    """The key a KMS record is about: the key ARN in `resources` (an alias call lists the alias too), else
+    responseElements.keyId, else requestParameters.keyId."""
+    for resource in record.resources or []:
+        if resource.arn and ":key/" in resource.arn:
+            return resource.arn
+    if record.response_elements and record.response_elements.key_id:
+        return record.response_elements.key_id
+    return record.request_parameters.key_id if record.request_parameters else None
+
+
+def _key_material_expired(event: Mapping[str, Any]) -> EncryptionChange:
+    """KMS's own event: no caller (KMS itself deleted the expired material), the key from `resources` or
+    `detail.key-id`."""
+    try:
+        envelope = KeyMaterialEnvelope.model_validate(event)
+    except ValidationError as e:
+        raise _malformed(e) from e
+    if envelope.source != "aws.kms":
+        raise EventRejected(f"source is {envelope.source[:80]!r}, expected 'aws.kms' for {KEY_MATERIAL_EXPIRED!r}")
+    arns = [r for r in envelope.resources if r and ":key/" in r]
+    key_ref = arns[0] if arns else (envelope.detail.key_id if envelope.detail else None)
+    service = "kms.amazonaws.com"
+    return EncryptionChange(
+        event_id=envelope.id,
+        cloudtrail_event_id=None,
+        event_time=envelope.time,
+        account=envelope.account,
+        region=envelope.region,
+        actor=Actor(f"service:{service}", "AWSService", f"service:{service}", None, "", None, invoked_by=service),
+        error_code=None,
+        requested_type=None,
+        requested_key=None,
+        event_source=KMS_SOURCE,
+        event_name=KEY_MATERIAL_EXPIRED,
+        key_ref=key_ref,
     )
 
 

@@ -6,7 +6,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import Actor, EncryptionState, Mode, Outcome, Severity, SpansState, Trigger, Verdict
+from chalicelib.domain import (
+    Actor,
+    EncryptionState,
+    KeyPosture,
+    Mode,
+    Outcome,
+    Severity,
+    SpansState,
+    Trigger,
+    Verdict,
+    worst_severity,
+)
 from chalicelib.policy import severity
 
 SCHEMA = "xray-guard.finding/v1"
@@ -35,6 +46,34 @@ class SpansFinding:
             "after": None if self.after is None else self.after.to_json(),
             "outcome": self.outcome.value,
             "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class KeyFinding:
+    """The approved key's part of a finding (or, for a KMS event, the key the event is about): its state, its
+    posture when read, and for a KMS event the key's own alert (severity, headline, plain words, how to undo)."""
+
+    arn: str | None
+    state: str | None
+    deletion_date: str | None = None
+    event_name: str | None = None
+    posture: KeyPosture | None = None  # None: not read by this check (a sweep leaves another account's key to
+    # scheduled_sweep; an event reads only what it changed)
+    severity: str | None = None  # the key's own alert (KMS events); None: informational only
+    headline: str = ""
+    words: tuple[str, ...] = ()  # what it means, in plain words
+    undo: tuple[str, ...] = ()  # the key owner's commands (xray-guard never runs them)
+
+    def to_json(self) -> dict[str, Any]:
+        """finding/v1's additive `key` object."""
+        return {
+            "arn": self.arn,
+            "state": self.state,
+            "deletion_date": self.deletion_date,
+            "event_name": self.event_name,
+            "posture": None if self.posture is None else self.posture.render(),
+            "problems": [] if self.posture is None else [p.words for p in self.posture.problems],
         }
 
 
@@ -84,9 +123,18 @@ class Finding:
     def xray_store_reason(self) -> str:
         return self.xray_reason or self.reason
 
+    key: KeyFinding | None = None  # the approved key's state and posture; for a KMS event, that key's alert
+
     @property
     def severity(self) -> Severity:
-        return severity(self.verdict, self.outcome)
+        """The region's severity, or the key's own alert when that is worse (a KMS event)."""
+        region = severity(self.verdict, self.outcome)
+        return Severity(worst_severity(region, self.key.severity if self.key else None) or region)
+
+    @property
+    def key_alert(self) -> bool:
+        """Whether the key's own alert leads (a KMS event whose key severity is at least the region's)."""
+        return self.key is not None and self.key.severity is not None and self.severity == self.key.severity
 
     @property
     def verified(self) -> bool:
@@ -123,4 +171,5 @@ class Finding:
             "storm_held": list(self.storm_held),
             "spans": None if self.spans is None else self.spans.to_json(),
             "coverage": self.coverage,
+            "key": None if self.key is None else self.key.to_json(),
         }

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict
+from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict, worst_severity
 from chalicelib.findings import Finding
 from chalicelib.storm import SUMMARY_EVERY, WINDOW_SECONDS, StormRecap
 from chalicelib.text import chat_code, chat_text, clip, safe_text
@@ -41,6 +41,7 @@ _HEADLINES = {
     (Outcome.ALERTED, Verdict.DRIFT_AWS_MANAGED): "X-Ray uses the AWS-managed key",
     (Outcome.ALERTED, Verdict.DRIFT_OTHER_KEY): "X-Ray uses an unapproved KMS key",
     (Outcome.ALERTED, Verdict.KEY_UNUSABLE): "X-Ray approved KMS key is unusable",
+    (Outcome.ALERTED, Verdict.KEY_ALIAS_MISSING): "X-Ray approved KMS alias deleted",
     (Outcome.ALERTED, Verdict.DRIFT_SPANS_UNENCRYPTED): "X-Ray spans (aws/spans) not encrypted with a KMS key",
     (Outcome.ALERTED, Verdict.DRIFT_SPANS_OTHER_KEY): "X-Ray spans (aws/spans) use an unapproved KMS key",
 }
@@ -55,6 +56,8 @@ _EMOJI = {
 def headline(finding: Finding) -> str:
     if finding.storm_count:
         return f"X-Ray encryption flapping ({finding.storm_count} drifts this hour)"
+    if finding.key_alert and finding.key and finding.key.headline:
+        return finding.key.headline
     return _HEADLINES.get((finding.outcome, None)) or _HEADLINES.get(
         (finding.outcome, finding.verdict), f"X-Ray encryption {finding.verdict.value}"
     )
@@ -75,6 +78,10 @@ def _state(state: EncryptionState | None) -> str:
 
 def fix_commands(finding: Finding) -> list[str]:
     """The exact CLI commands to fix or check by hand (run with credentials for the account)."""
+    if finding.key_alert and finding.key and finding.key.arn:
+        # The key owner's commands: xray-guard never runs them (a KMS event's alert).
+        describe = f"aws kms describe-key --key-id {finding.key.arn} --region {finding.region}"
+        return [*finding.key.undo, describe]
     key = finding.approved_key_arn or finding.approved_key_ref
     if finding.verdict in {Verdict.DRIFT_SPANS_UNENCRYPTED, Verdict.DRIFT_SPANS_OTHER_KEY}:
         check = f"aws logs describe-log-groups --log-group-name-prefix aws/spans --region {finding.region}"
@@ -91,6 +98,10 @@ def fix_commands(finding: Finding) -> list[str]:
 
 
 def _fix_heading(finding: Finding) -> str:
+    if finding.key_alert and finding.key and finding.key.undo:
+        return "The key owner can undo it (credentials for the key's account; xray-guard never changes a key):"
+    if finding.key_alert:
+        return "To check by hand (credentials for the key's account):"
     if finding.outcome is Outcome.REVERTED:
         return "To check by hand (credentials for the account above):"
     if finding.verdict is Verdict.KEY_UNUSABLE:
@@ -126,7 +137,11 @@ def _what_we_did(finding: Finding) -> str:
     if finding.outcome is Outcome.ERROR:
         return f"Could not read the live setting ({finding.detail})."
     why = []
-    if finding.verdict is Verdict.KEY_UNUSABLE:
+    if finding.key_alert:
+        why.append("xray-guard never re-enables a key, cancels a deletion or edits a key policy")
+    elif finding.verdict is Verdict.KEY_ALIAS_MISSING:
+        why.append("the approved alias is gone, so there is nothing to revert to")
+    elif finding.verdict is Verdict.KEY_UNUSABLE:
         why.append("the approved key cannot be used, so there is nothing safe to revert to")
     elif finding.exempt_actor:
         why.append("the actor is an exempt (break-glass) principal")
@@ -160,6 +175,33 @@ def _spans_lines(finding: Finding) -> list[str]:
     return lines
 
 
+def _finding_line(finding: Finding) -> str:
+    """What was found: the key's own words when a KMS event's alert leads, else the region's reason."""
+    if finding.key_alert and finding.key and finding.key.words:
+        return finding.key.words[0]
+    return finding.reason
+
+
+def _key_lines(finding: Finding) -> list[str]:
+    """The approved key (or the key a KMS event is about): state, deletion date, posture, and the alert's words."""
+    key = finding.key
+    if key is None:
+        return []
+    state = key.state or "not described"
+    deletion = f", deletion on {key.deletion_date}" if key.deletion_date else ""
+    lines = [f"Key:      {key.arn or 'unknown'} ({state}{deletion})"]
+    if key.event_name:
+        lines[0] += f" after {key.event_name}"
+    if key.posture is not None:
+        lines.append(f"Posture:  {key.posture.render()}")
+        if key.posture.fixed:
+            lines.append(f"          {key.posture.fixed}")
+    lines += [f"          {words}" for words in key.words[1 if finding.key_alert else 0 :]]
+    if finding.key_alert:
+        lines.append(f"Region:   {finding.reason} ({finding.verdict.value})")
+    return lines
+
+
 def _text_block(lines: list[str]) -> str:
     """Plain-text lines, each made one inert line: a value cannot add a line, recolour or reorder one."""
     return "".join(safe_text(line) + "\n" for line in lines)
@@ -169,7 +211,7 @@ def render_email(finding: Finding) -> str:
     lines = [
         f"{headline(finding)} — severity {finding.severity.upper()}",
         "",
-        f"Finding:  {finding.reason}",
+        f"Finding:  {_finding_line(finding)}",
         f"Where:    account {finding.account}, region {finding.region}",
         *_actor_lines(finding),
         f"Changed:  {finding.event_time or 'not reported by an event'} (CloudTrail eventTime)",
@@ -179,6 +221,7 @@ def render_email(finding: Finding) -> str:
         *_spans_lines(finding),
         f"Approved: {finding.approved_key_ref}"
         + (f" = {finding.approved_key_arn}" if finding.approved_key_arn else ""),
+        *_key_lines(finding),
         f"Action:   {_what_we_did(finding)}",
         f"Verified: {_verified(finding)}",
         "",
@@ -208,6 +251,15 @@ def _chat_who(actor: Actor | None) -> str:
     return f"{chat_code(actor.arn)} ({chat_code(actor.type)}, {actor.channel}, {ip})"
 
 
+def _chat_key(finding: Finding) -> list[str]:
+    key = finding.key
+    if key is None:
+        return []
+    posture = f", posture {chat_text(key.posture.render())}" if key.posture else ""
+    lines = [f"*Key:* {chat_code(key.arn or 'unknown')} {chat_text(key.state or 'not described')}{posture}"]
+    return lines + [chat_text(words) for words in key.words]
+
+
 def _additional_context(finding: Finding) -> dict[str, str]:
     """Amazon Q Developer's metadata.additionalContext: a map of strings, so never a null value."""
     actor = finding.actor
@@ -225,13 +277,14 @@ def render_chatbot(finding: Finding) -> dict[str, Any]:
     changed = chat_code(finding.event_time) if finding.event_time else "not reported by an event"
     description = "\n".join(
         [
-            f"*{chat_text(finding.reason)}*",
+            f"*{chat_text(_finding_line(finding))}*",
             f"*Where:* account {chat_code(finding.account)}, region {chat_code(finding.region)}",
             f"*Who:* {_chat_who(finding.actor)}",
             f"*Changed:* {changed}  *Checked:* {chat_text(finding.observed_at)}",
             f"*Found:* {chat_text(_state(finding.before))}",
             f"*Now:* {chat_text(_state(finding.after))}",
             f"*Spans:* {chat_text(finding.spans.reason if finding.spans else 'not checked')}",
+            *_chat_key(finding),
             f"*xray-guard:* {chat_text(_what_we_did(finding))}",
             f"*CloudTrail event:* {chat_code(finding.cloudtrail_event_id or 'n/a')}",
         ]
@@ -308,13 +361,20 @@ def _finding_message(finding: Finding) -> Message:
     )
 
 
-def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> Message:
-    """One message for a whole sweep: counts, a table of the account/region pairs that were not compliant, and every
-    event coverage gap (a region only the sweep would notice a change in; a gap is never left out).
+def digest_message(
+    sweep_id: str,
+    results: Mapping[str, Mapping[str, Any]],
+    central_keys: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Message:
+    """One message for a whole sweep: counts, a table of the account/region pairs that were not compliant, every
+    event coverage gap (a region only the sweep would notice a change in; a gap is never left out), and the approved
+    keys whose posture is not ok (each account's own keys, and the central keys scheduled_sweep read).
 
     `results` maps account → {"counts": {verdict: n}, "non_compliant": [finding JSON], "error": str | None,
-    "coverage_gaps": [{"account", "region", "coverage"}]}.
+    "coverage_gaps": [{"account", "region", "coverage"}], "key_posture": [key rows], "notes": [str]};
+    `central_keys` maps a configured key ARN → {"state", "posture", "severity", "fixed"}.
     """
+    central = dict(central_keys or {})
     counts: dict[str, int] = {}
     for result in results.values():
         for verdict, n in result["counts"].items():
@@ -333,6 +393,12 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     worst = "critical" if failed or failed_accounts else ("high" if len(bad) > reverted else "low")
     if gaps and worst == "low":
         worst = "medium"  # nothing is wrong yet, but a change there would wait for the next sweep
+    keys = sorted(
+        (row for r in results.values() for row in r.get("key_posture", [])),
+        key=lambda row: (row["account"], row["key"]),
+    )
+    severities = [row.get("severity") for row in keys] + [c.get("severity") for c in central.values()]
+    worst = worst_severity(worst, *severities) or worst
     title = (
         f"X-Ray sweep: {len(bad)} of {checks} regions found non-compliant, {reverted} reverted, "
         f"{len(failed_accounts)} account(s) failed, {len(gaps)} coverage gap(s)"
@@ -368,6 +434,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         email += ["", "Destinations (XRAY_GUARD_SINKS) that did not take every finding:"]
         email += [f"  {note}" for note in notes[:DIGEST_ROWS_IN_TEXT]]
     email += _coverage_lines(gaps)
+    email += _key_posture_lines(keys, central)
     email_text = _text_block(email)
     machine: dict[str, Any] = {
         "schema": "xray-guard.sweep-digest/v1",
@@ -379,18 +446,52 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         "failed_accounts": failed_accounts,
         "destination_notes": notes,
         "non_compliant": bad,
+        "key_posture": keys,
+        "central_keys": central,
         "omitted": 0,
         "coverage_gaps": gaps,
         "coverage_gaps_omitted": 0,
     }
-    while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine["non_compliant"]:
-        keep = len(machine["non_compliant"]) // 2
-        machine["omitted"] += len(machine["non_compliant"]) - keep
-        machine["non_compliant"] = machine["non_compliant"][:keep]
-    while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine["coverage_gaps"]:
-        keep = len(machine["coverage_gaps"]) // 2
-        machine["coverage_gaps_omitted"] += len(machine["coverage_gaps"]) - keep
-        machine["coverage_gaps"] = machine["coverage_gaps"][:keep]
+    _fit(machine, "non_compliant", "omitted")
+    _fit(machine, "coverage_gaps", "coverage_gaps_omitted")
+    chatbot = _digest_chatbot(
+        sweep_id, title, worst=worst, count_text=count_text, bad=bad, failed_accounts=failed_accounts, gaps=gaps,
+        keys=keys, central=central,
+    )  # fmt: skip
+    machine_json = json.dumps(machine)
+    return Message(
+        subject=_ascii_subject(f"[{worst.upper()}] {short}"),
+        message={
+            "default": json.dumps(chatbot),
+            "email": email_text[: MESSAGE_BUDGET // 2],
+            "sqs": machine_json,
+            "lambda": machine_json,
+        },
+        attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
+    )
+
+
+def _fit(machine: dict[str, Any], field: str, omitted: str) -> None:
+    """Halve a list in the machine rendering until the message fits SNS's budget, counting what was left out."""
+    while len(json.dumps(machine)) > MESSAGE_BUDGET // 2 and machine[field]:
+        keep = len(machine[field]) // 2
+        machine[omitted] += len(machine[field]) - keep
+        machine[field] = machine[field][:keep]
+
+
+def _digest_chatbot(
+    sweep_id: str,
+    title: str,
+    *,
+    worst: str,
+    count_text: str,
+    bad: list[Mapping[str, Any]],
+    failed_accounts: Mapping[str, str],
+    gaps: list[Mapping[str, str]],
+    keys: list[Mapping[str, Any]],
+    central: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The digest as an Amazon Q Developer custom notification: the first rows of each section."""
     lines = [f"*Counts:* {chat_text(count_text)}"]
     lines += [
         f"{chat_code(r['account'])} {chat_code(r['region'])} {chat_text(r['verdict'])} -> {chat_text(r['outcome'])}"
@@ -405,6 +506,8 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
     ]
     if len(gaps) > 10:
         lines.append(f"... and {len(gaps) - 10} more coverage gaps (see the email or JSON rendering)")
+    lines += [f"*Key:* {chat_code(row['key'])} {chat_text(row['posture'])}" for row in keys[:10]]
+    lines += [f"*Central key:* {chat_code(arn)} {chat_text(c['posture'])}" for arn, c in sorted(central.items())[:10]]
     chatbot = {
         "version": "1.0",
         "source": "custom",
@@ -417,17 +520,7 @@ def digest_message(sweep_id: str, results: Mapping[str, Mapping[str, Any]]) -> M
         },
         "metadata": {"threadId": f"xray-guard-sweep-{sweep_id}", "summary": title[:SUBJECT_LIMIT]},
     }
-    machine_json = json.dumps(machine)
-    return Message(
-        subject=_ascii_subject(f"[{worst.upper()}] {short}"),
-        message={
-            "default": json.dumps(chatbot),
-            "email": email_text[: MESSAGE_BUDGET // 2],
-            "sqs": machine_json,
-            "lambda": machine_json,
-        },
-        attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
-    )
+    return chatbot
 
 
 def _coverage_lines(gaps: list[Mapping[str, str]]) -> list[str]:
@@ -447,6 +540,27 @@ def _coverage_lines(gaps: list[Mapping[str, str]]) -> list[str]:
     ]
     if len(rows) > DIGEST_ROWS_IN_TEXT:
         lines.append(f"... and {len(rows) - DIGEST_ROWS_IN_TEXT} more (full list in the JSON rendering and the logs)")
+    return lines
+
+
+def _key_posture_lines(keys: list[Mapping[str, Any]], central: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The digest's key posture section: each account's approved keys that are not ok (or whose rotation xray-guard
+    turned on), then the central keys (read once by scheduled_sweep)."""
+    lines: list[str] = []
+    if keys:
+        lines += ["", 'Approved keys whose posture is not ok (read once per key; README, "The key guard"):']
+        for row in keys:
+            lines.append(f"  {row['account']} {row['region']} {row['key']}: {row['posture']}")
+            if row.get("fixed"):
+                lines.append(f"    {row['fixed']}")
+    shown = {arn: c for arn, c in sorted(central.items()) if c.get("posture") != "ok" or c.get("fixed")}
+    if shown:
+        lines += ["", "Central keys (read by scheduled_sweep with the owner's credentials; every account/region using "
+                  "such a key is affected):"]  # fmt: skip
+        for arn, c in shown.items():
+            lines.append(f"  {arn} ({c.get('state') or 'not described'}): {c['posture']}")
+            if c.get("fixed"):
+                lines.append(f"    {c['fixed']}")
     return lines
 
 

@@ -155,6 +155,7 @@ def is_exempt(actor: Actor, patterns: Iterable[str]) -> bool:
 
 SEVERITY_BY_VERDICT = {
     Verdict.KEY_UNUSABLE: Severity.CRITICAL,
+    Verdict.KEY_ALIAS_MISSING: Severity.HIGH,
     Verdict.DRIFT_NONE: Severity.HIGH,
     Verdict.DRIFT_OTHER_KEY: Severity.HIGH,
     Verdict.DRIFT_AWS_MANAGED: Severity.MEDIUM,

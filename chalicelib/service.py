@@ -20,9 +20,11 @@ from chalicelib.domain import (
     EncryptionStatus,
     EncryptionType,
     KeyInfo,
+    KeyPosture,
     MissingKey,
     Mode,
     Outcome,
+    PostureStatus,
     SinkName,
     SpansDestination,
     SpansState,
@@ -33,8 +35,9 @@ from chalicelib.domain import (
 )
 from chalicelib.errors import AwsCallError, EventRejected, RemediationFailed, SinkFailed
 from chalicelib.events import EncryptionChange, parse_change
-from chalicelib.findings import Finding, SpansFinding
-from chalicelib.kms import KeyDirectory
+from chalicelib.findings import Finding, KeyFinding, SpansFinding
+from chalicelib.keyguard import KeyGuard
+from chalicelib.kms import KeyDirectory, PostureBook
 from chalicelib.log import emit
 from chalicelib.notify import Message, storm_recap_message
 from chalicelib.policy import (
@@ -88,9 +91,14 @@ class ApprovedKeys:
         if not fresh and cached and self._clock() - cached[1] <= APPROVED_KEY_TTL_SECONDS:
             return cached[0], False
         info = keys.describe(ref)
-        with self._lock:
-            self._cache[cache_key] = (info, self._clock())
+        self.put(target, ref, info)
         return info, True
+
+    def put(self, target: Target, ref: str, info: KeyInfo | MissingKey) -> None:
+        """Remember a description just read elsewhere (a KMS event's fresh DescribeKey), so the next check within
+        the TTL does not confirm compliance from an older one."""
+        with self._lock:
+            self._cache[(target.account, target.region, ref)] = (info, self._clock())
 
 
 class Responder:
@@ -110,8 +118,10 @@ class Responder:
     ) -> None:
         self.settings = settings
         self.clients = clients
+        self.sleep = sleep
         self._sleep = sleep
         self._clock = clock
+        self.now = now
         self._now = now
         self._approved = ApprovedKeys(clock)
         self._storm: StormControl = storm or MemoryStorm()
@@ -156,7 +166,7 @@ class Responder:
             return {"decision": "rejected", "reason": e.reason}
         base = {"event_id": change.event_id, "account": change.account, "region": change.region}
         scope = self.settings.account_list
-        if scope is not None and change.account not in scope:
+        if scope is not None and change.account not in scope and not self._is_central_key(change):
             emit("skipped", why="out-of-scope", scope="XRAY_GUARD_ACCOUNTS", api_calls=[], **base)
             return {"decision": "skipped-out-of-scope", **base}
         if change.about_other_log_group:
@@ -168,8 +178,10 @@ class Responder:
         if is_own_echo(change.actor, self.settings.member_role, self.clients.home_account()):
             emit("skipped", why="own-echo", actor=change.actor.arn, **base)
             return {"decision": "skipped-own-echo", **base}
+        if change.about_key:
+            return KeyGuard(self).on_event(change, base)
         finding = self.check(Target(change.account, change.region), trigger=Trigger.EVENT, change=change)
-        dispatch(self.sinks, finding, deliveries=self._deliveries, event_id=change.event_id)
+        self.alert(finding)
         if needs_retry(finding, self.settings.mode):
             raise RemediationFailed(
                 f"{finding.account}/{finding.region}: {finding.outcome.value} ({finding.detail or finding.reason})"
@@ -187,6 +199,17 @@ class Responder:
             except SinkFailed as e:
                 notes.append(f"{finding.account} {finding.region}: {e}")
         return notes
+
+    def _is_central_key(self, change: EncryptionChange) -> bool:
+        """A KMS event about an approved key configured by ARN (a central key): every account using it is affected,
+        so its owner's account need not be in an explicit XRAY_GUARD_ACCOUNTS list."""
+        refs = {self.settings.kms_key, *self.settings.kms_keys.values()}
+        return change.about_key and change.key_ref is not None and change.key_ref in refs
+
+    def alert(self, finding: Finding) -> None:
+        """Send a finding to every destination that wants it (XRAY_GUARD_SINKS). Raises SinkFailed naming each that
+        refused it; on Lambda's retry of the same event, destinations that already accepted it are skipped."""
+        dispatch(self.sinks, finding, deliveries=self._deliveries, event_id=finding.event_id)
 
     def recap_storms(self) -> int:
         """Send one recap per closed hour whose drifts storm control suppressed (run by the scheduled sweep).
@@ -211,8 +234,20 @@ class Responder:
 
     # -- the shared pipeline -----------------------------------------------------------------------
 
-    def check(self, target: Target, *, trigger: Trigger, change: EncryptionChange | None = None) -> Finding:
-        """Re-read, classify, act. Never raises for AWS errors: they become an `error` finding."""
+    def check(
+        self,
+        target: Target,
+        *,
+        trigger: Trigger,
+        change: EncryptionChange | None = None,
+        approved: KeyInfo | MissingKey | None = None,
+        posture: PostureBook | None = None,
+    ) -> Finding:
+        """Re-read, classify, act. Never raises for AWS errors: they become an `error` finding.
+
+        `approved` is a description of the approved key just read (a KMS event's fresh DescribeKey): used instead of
+        the cache. `posture` (sweep, audit) adds the approved key's posture, read once per key per book.
+        """
         exempt = change is not None and is_exempt(change.actor, self.settings.exempt_principals)
         ref = self.settings.approved_key_ref(target.region)
         template = Finding(
@@ -237,7 +272,13 @@ class Responder:
         with recording_calls() as calls:
             try:
                 finding = self._check(
-                    target, ref, exempt, template, spans_event=change is not None and change.about_spans
+                    target,
+                    ref,
+                    exempt,
+                    template,
+                    spans_event=change is not None and change.about_spans,
+                    preset=approved,
+                    posture=posture,
                 )
             except AwsCallError as e:
                 finding = dataclasses.replace(
@@ -256,13 +297,24 @@ class Responder:
             decision=finding.verdict.value,
             outcome=finding.outcome.value,
             detail=finding.detail,
+            key_posture=finding.key.posture.render() if finding.key and finding.key.posture else None,
             api_calls=list(calls),
         )
         return finding
 
-    def _check(self, target: Target, ref: str, exempt: bool, template: Finding, *, spans_event: bool) -> Finding:
+    def _check(
+        self,
+        target: Target,
+        ref: str,
+        exempt: bool,
+        template: Finding,
+        *,
+        spans_event: bool,
+        preset: KeyInfo | MissingKey | None = None,
+        posture: PostureBook | None = None,
+    ) -> Finding:
         keys = KeyDirectory(self.clients.kms(target.account, target.region))
-        finding, approved, fresh = self._check_xray(target, ref, exempt, template, keys)
+        finding, approved, fresh = self._check_xray(target, ref, exempt, template, keys, preset=preset)
         from_event = template.trigger is Trigger.EVENT
         try:
             spans = self._check_spans(
@@ -277,14 +329,28 @@ class Responder:
             )
         except AwsCallError as e:
             spans = SpansFinding(Verdict.ERROR, f"could not check spans: {e.code}", Outcome.ERROR, None, None, str(e))
-        return _combine(finding, spans)
+        combined = _combine(finding, spans)
+        if posture is None:
+            return combined
+        return dataclasses.replace(combined, key=key_part(approved, posture, target.account))
 
     def _check_xray(
-        self, target: Target, ref: str, exempt: bool, template: Finding, keys: KeyDirectory
+        self,
+        target: Target,
+        ref: str,
+        exempt: bool,
+        template: Finding,
+        keys: KeyDirectory,
+        *,
+        preset: KeyInfo | MissingKey | None = None,
     ) -> tuple[Finding, KeyInfo | MissingKey, bool]:
         xray = XRayEncryption(self.clients.xray(target.account, target.region))
         before = xray.get()
-        approved, fresh = self._approved.get(target, ref, keys)
+        if preset is not None:
+            approved, fresh = preset, True
+            self._approved.put(target, ref, preset)
+        else:
+            approved, fresh = self._approved.get(target, ref, keys)
         state = before
         while True:
             assessment = self._classify(target, state, approved, keys)
@@ -457,6 +523,15 @@ def _combine(xray: Finding, spans: SpansFinding) -> Finding:
 
 def _arn(key: KeyInfo | MissingKey) -> str | None:
     return key.arn if isinstance(key, KeyInfo) else None
+
+
+def key_part(approved: KeyInfo | MissingKey, posture: PostureBook, checked_account: str) -> KeyFinding:
+    """The approved key's state and posture for a sweep or audit finding (posture None: left to scheduled_sweep)."""
+    if isinstance(approved, MissingKey):
+        return KeyFinding(None, None, posture=KeyPosture(PostureStatus.UNKNOWN, error=approved.unusable_reason))
+    return KeyFinding(
+        approved.arn, approved.state, approved.deletion_date, posture=posture.get(approved, checked_account)
+    )
 
 
 def needs_retry(finding: Finding, mode: Mode) -> bool:

@@ -99,6 +99,10 @@ class Settings(BaseModel):
     # account and Region xray-guard runs in), and the function the central Region's own rule targets.
     central_bus_arn: str | None = Field(default=None, pattern=_BUS_ARN.pattern)
     responder_function: str | None = Field(default=None, pattern=_FUNCTION.pattern)
+    # Key posture (chalicelib.keyposture): the sweep and `audit --fix` may turn the approved key's rotation on;
+    # the organization id is what an aws:PrincipalOrgID condition in a key policy must name to count as pinned.
+    fix_key_rotation: bool = False
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
 
     @field_validator("kms_keys", mode="before")
     @classmethod
@@ -231,6 +235,8 @@ def _explain(field: str, msg: str) -> str:
         "require_cmk": "allowed: true, false",
         "central_bus_arn": "allowed: an EventBridge event bus ARN",
         "responder_function": "allowed: a Lambda function name or ARN",
+        "fix_key_rotation": "allowed: true, false",
+        "organization_id": "allowed: an AWS Organizations id, o-...",
     }
     if msg.startswith("Value error, "):
         return msg.removeprefix("Value error, ")  # our own validators already say what is allowed

@@ -17,10 +17,12 @@ from typing import Any
 
 from chalicelib.coverage import CoverageReader, destination_for
 from chalicelib.coverage_policy import DENIAL_CODES, is_gap, judge, unreachable, verdict
-from chalicelib.domain import Target, Trigger, Verdict
+from chalicelib.domain import KeyInfo, PostureStatus, Target, Trigger, Verdict, key_account
 from chalicelib.errors import AwsCallError, XrayGuardError
 from chalicelib.events import PATTERN
 from chalicelib.findings import Finding
+from chalicelib.keyguard import posture_book
+from chalicelib.kms import KeyDirectory, PostureBook
 from chalicelib.log import emit
 from chalicelib.notify import digest_message
 from chalicelib.service import Responder
@@ -82,10 +84,16 @@ def enabled_regions(responder: Responder, account: str) -> list[str]:
 
 
 def check_account(
-    responder: Responder, account: str, *, workers: int = MAX_REGION_WORKERS, trigger: Trigger = Trigger.SWEEP
+    responder: Responder,
+    account: str,
+    *,
+    workers: int = MAX_REGION_WORKERS,
+    trigger: Trigger = Trigger.SWEEP,
+    posture: PostureBook | None = None,
 ) -> list[Finding]:
     """Check every enabled region of one account concurrently, each with its event coverage. Raises AwsCallError if
-    the account is unreachable."""
+    the account is unreachable. With a posture book each finding carries the approved key's posture, read once per
+    key per book."""
     clients = responder.clients
     clients.ensure_access(account)
     regions = enabled_regions(responder, account)
@@ -93,13 +101,40 @@ def check_account(
         return []
     reader = CoverageReader(clients, account, destination_for(responder.settings, clients))
     with ThreadPoolExecutor(max_workers=min(workers, len(regions))) as pool:
-        checks = pool.map(lambda r: responder.check(Target(account, r), trigger=trigger), regions)
+        checks = pool.map(lambda r: responder.check(Target(account, r), trigger=trigger, posture=posture), regions)
         rules = pool.map(reader.rules, regions)
         trails = reader.trails(regions)  # a few calls in a row, while the workers check the regions
         findings, readings = list(checks), list(rules)
     coverage = {r: judge(r, rule, trails[r], PATTERN) for r, rule in zip(regions, readings, strict=True)}
     emit("coverage", account=account, gaps={r: c for r, c in coverage.items() if is_gap(c)})
     return [dataclasses.replace(f, coverage=coverage[f.region]) for f in findings]
+
+
+def central_keys(responder: Responder) -> dict[str, dict[str, Any]]:
+    """The posture of every approved key configured by ARN (the real-organizations issue's central key), read once
+    per sweep by scheduled_sweep with its owner's credentials (the home account's own, or its XRayGuardMember).
+    Every account/region using such a key is affected by what is found."""
+    settings = responder.settings
+    refs = sorted({r for r in (settings.kms_key, *settings.kms_keys.values()) if r.startswith("arn:")})
+    if not refs:
+        return {}
+    book = posture_book(responder, fix_rotation=settings.fix_key_rotation, foreign_keys=True)
+    found: dict[str, dict[str, Any]] = {}
+    for ref in refs:
+        owner, region = key_account(ref) or "", ref.split(":")[3]
+        try:
+            key = KeyDirectory(responder.clients.kms(owner, region)).describe(ref)
+        except AwsCallError as e:
+            found[ref] = {"state": None, "posture": f"unknown: {e}", "severity": None, "fixed": ""}
+            continue
+        if not isinstance(key, KeyInfo):
+            found[ref] = {"state": None, "posture": f"unknown: {key.unusable_reason}", "severity": None, "fixed": ""}
+            continue
+        posture = book.get(key, owner)
+        assert posture is not None  # a book that reads foreign keys always answers
+        found[ref] = {"state": key.state, "posture": posture.render(), "severity": posture.severity,
+                      "fixed": posture.fixed}  # fmt: skip
+    return found
 
 
 def assume_denied(error: AwsCallError) -> bool:
@@ -118,13 +153,27 @@ class SweepStore:
     def __init__(self, client: Any, table: str) -> None:
         self._table = CentralTable(client, table)
 
-    def begin(self, sweep_id: str, expected: int, ttl_seconds: int = 7 * 86400) -> None:
+    def begin(
+        self,
+        sweep_id: str,
+        expected: int,
+        ttl_seconds: int = 7 * 86400,
+        central_keys: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         attributes = {
             "expected": {"N": str(expected)},
             "done": {"N": "0"},
             "expires_at": {"N": str(int(time.time()) + ttl_seconds)},
+            "central_keys": {"S": json.dumps(central_keys or {})},
         }
         self._table.put(sweep_id, "#meta", attributes)
+
+    def central_keys(self, sweep_id: str) -> dict[str, dict[str, Any]]:
+        """What scheduled_sweep found about the central keys (the `#meta` item; Query, as the fan-in reads)."""
+        for item in self._table.partition(sweep_id, prefix="#meta"):
+            found: dict[str, dict[str, Any]] = json.loads(item.get("central_keys", {}).get("S", "{}"))
+            return found
+        return {}
 
     def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> bool:
         """Store one account's result once; return True if it was the last account of the sweep."""
@@ -145,14 +194,25 @@ class SweepStore:
 
 
 def account_result(findings: Sequence[Finding]) -> dict[str, Any]:
-    """What one account contributes to the digest: counts, the non-compliant findings in full, and every region whose
-    events cannot be shown to reach xray-guard."""
+    """What one account contributes to the digest: counts, the non-compliant findings in full, every region whose
+    events cannot be shown to reach xray-guard, and each approved key whose posture is not ok (or whose rotation
+    xray-guard turned on), once per key."""
     counts: dict[str, int] = {}
     for f in findings:
         counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
+    keys: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        posture = f.key.posture if f.key else None
+        if f.key is None or f.key.arn is None or posture is None or f.key.arn in keys:
+            continue
+        if posture.status is not PostureStatus.OK or posture.fixed:
+            keys[f.key.arn] = {"account": f.account, "region": f.region, "key": f.key.arn,
+                               "posture": posture.render(), "severity": posture.severity,
+                               "fixed": posture.fixed}  # fmt: skip
     return {
         "counts": counts,
         "non_compliant": [f.to_json() for f in findings if f.verdict is not Verdict.COMPLIANT],
+        "key_posture": list(keys.values()),
         "error": None,
         "coverage_gaps": [coverage_gap(f.account, f.region, f.coverage) for f in findings if is_gap(f.coverage)],
     }
@@ -190,14 +250,15 @@ class Sweeper:
         recaps = self._responder.recap_storms()  # closed hours whose drift alerts storm control held back
         sweep_id = self._new_id()
         accounts = list_accounts(self._responder)
-        self._store.begin(sweep_id, len(accounts))
+        keys = central_keys(self._responder)
+        self._store.begin(sweep_id, len(accounts), central_keys=keys)
         for batch in _chunks([SweepMessage(sweep_id, a) for a in accounts], _SQS_BATCH):
             entries = [{"Id": str(i), "MessageBody": m.to_body()} for i, m in enumerate(batch)]
             response = self._send_batch(entries)
             if response.get("Failed"):
                 raise AwsCallError("sqs", "SendMessageBatch", "PartialFailure", json.dumps(response["Failed"]))
-        emit("sweep-started", sweep_id=sweep_id, accounts=len(accounts), storm_recaps=recaps)
-        return {"sweep_id": sweep_id, "accounts": len(accounts), "storm_recaps": recaps}
+        emit("sweep-started", sweep_id=sweep_id, accounts=len(accounts), storm_recaps=recaps, central_keys=keys)
+        return {"sweep_id": sweep_id, "accounts": len(accounts), "storm_recaps": recaps, "central_keys": len(keys)}
 
     def _send_batch(self, entries: list[dict[str, str]]) -> dict[str, Any]:
         result: dict[str, Any] = call_aws(
@@ -208,8 +269,10 @@ class Sweeper:
     def sweep_account(self, body: str) -> dict[str, Any]:
         """Check one account. An unreachable account raises, so SQS retries it and then dead-letters it."""
         message = SweepMessage.from_body(body)
+        # Each key's posture once in this invocation (keys of other accounts: scheduled_sweep reads those).
+        book = posture_book(self._responder, fix_rotation=self._responder.settings.fix_key_rotation, foreign_keys=False)
         try:
-            findings = check_account(self._responder, message.account)
+            findings = check_account(self._responder, message.account, posture=book)
         except AwsCallError as e:
             if not assume_denied(e):
                 raise  # a crash or throttling: SQS delivers the message again, then dead-letters it
@@ -234,7 +297,7 @@ class Sweeper:
 
     def publish_digest(self, sweep_id: str) -> None:
         results = self._store.results(sweep_id)
-        self._responder.deliver(digest_message(sweep_id, results))
+        self._responder.deliver(digest_message(sweep_id, results, self._store.central_keys(sweep_id)))
         emit("sweep-digest", sweep_id=sweep_id, accounts=len(results))
 
 

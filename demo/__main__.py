@@ -1,19 +1,22 @@
 """The demo a new user runs first: a console change to NONE in a member account is caught, reverted to the
-approved key, verified ACTIVE and reported; then the same in alert mode and by a break-glass principal; then an
-organization: the audit table, one sweep in revert mode with its digest, and the audit table after.
+approved key, verified ACTIVE and reported; then the same in alert mode and by a break-glass principal; the spans
+store; the key guard (the approved key disabled: a critical alert in the same invocation, then the all-clear after
+enable-key); then an organization: the audit table (a key with rotation off flagged), one sweep in revert mode with
+its digest, and the audit table after.
 
 Handlers are invoked exactly as Lambda invokes them: `handler(event_dict, context)`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +69,8 @@ def live(account: str, region: str) -> str:
     return f"{config['Type']} {config['Status']}" + (f" {key}" if key else " (AWS-owned key)")
 
 
-def approved_key(account: str, region: str) -> str:
-    """Steps 1-3 of the remediation guide in one member account and region."""
+def approved_key(account: str, region: str, *, rotation: bool = True) -> str:
+    """Steps 1-3 of the remediation guide in one member account and region (rotation on, unless told not to)."""
     session = admin_session(account, region)
     kms = session.client("kms")
     root = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
@@ -79,7 +82,8 @@ def approved_key(account: str, region: str) -> str:
         Policy=json.dumps(policy),
     )["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName="alias/xray-encryption", TargetKeyId=arn)
-    kms.enable_key_rotation(KeyId=arn.rsplit("/", maxsplit=1)[-1])
+    if rotation:
+        kms.enable_key_rotation(KeyId=arn.rsplit("/", maxsplit=1)[-1])
     session.client("xray").put_encryption_config(Type="KMS", KeyId="alias/xray-encryption")
     return arn
 
@@ -194,6 +198,42 @@ def spans_part() -> None:
     )
 
 
+def kms_event(fixture: str, key_arn: str) -> dict[str, Any]:
+    """A real-shaped KMS CloudTrail event (tests/events/) about this key: the fixture's example key replaced."""
+    example = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    text = (EVENTS / fixture).read_text().replace(f"arn:aws:kms:{REGION}:{MEMBER}:key/{example}", key_arn)
+    event: dict[str, Any] = json.loads(text.replace(example, key_arn.rsplit("/", 1)[-1]))
+    return event
+
+
+def key_part() -> None:
+    step("7. The key owner disables the approved key (the guide's revocation lever): X-Ray stops storing traces")
+    kms = admin_session(MEMBER, REGION).client("kms")
+    key = kms.describe_key(KeyId="alias/xray-encryption")["KeyMetadata"]["Arn"]
+    kms.disable_key(KeyId=key)
+    show("key", f"{RED}{key} Disabled{RESET} (aws kms disable-key)")
+    event = kms_event("kms-disable-key.json", key)
+    show("event", f"CloudTrail {event['detail']['eventID']} DisableKey (tests/events/kms-disable-key.json)")
+    mark = sent_count()
+    with deployment(XRAY_GUARD_MODE="revert") as app:
+        result = app.on_xray_encryption_change(event, LambdaContext("on_xray_encryption_change"))
+    show("returned", json.dumps(result))
+    print(f"   {DIM}(the same invocation alerts; it does not fail, and xray-guard never re-enables a key){RESET}")
+    show_alert(mark)
+
+    step("8. The owner runs the undo command from the alert (aws kms enable-key): the all-clear")
+    kms.enable_key(KeyId=key)
+    event = kms_event("kms-enable-key.json", key)
+    mark = sent_count()
+    with deployment(XRAY_GUARD_MODE="revert") as app:
+        result = app.on_xray_encryption_change(event, LambdaContext("on_xray_encryption_change"))
+    show("returned", json.dumps(result))
+    [clear] = published(mark)
+    print(f"   subject: {clear['subject']}")
+    print(textwrap.indent("\n".join(line for line in clear["email"].splitlines()
+                                    if line.startswith(("Finding", "Key"))), "   "))  # fmt: skip
+
+
 def spans_store(account: str, region: str) -> str:
     session = admin_session(account, region)
     destination = session.client("xray").get_trace_segment_destination()
@@ -206,23 +246,24 @@ def spans_store(account: str, region: str) -> str:
 
 def org_part() -> None:
     regions = "us-east-1,eu-west-1,ap-southeast-2"
-    step("7. An organization: two new member accounts, three regions, the sweep infrastructure")
+    step("9. An organization: two new member accounts, three regions, the sweep infrastructure")
     org = boto3.client("organizations", region_name="us-east-1")
     org.create_organization(FeatureSet="ALL")
     accounts = [
         org.create_account(AccountName=n, Email=f"{n}@example.com")["CreateAccountStatus"]["AccountId"]
         for n in ("payments", "analytics")
     ]
+    payments, analytics = accounts
     for account in [CENTRAL, *accounts]:
         for region in regions.split(","):
-            approved_key(account, region)
-    payments, analytics = accounts
+            approved_key(account, region, rotation=(account, region) != (analytics, "eu-west-1"))
     admin_session(payments, "ap-southeast-2").client("xray").put_encryption_config(Type="NONE")
     admin_session(analytics, "us-east-1").client("xray").put_encryption_config(Type="KMS", KeyId="alias/aws/xray")
     admin_session(payments, "eu-west-1").client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
     show("accounts", f"management/central {CENTRAL}, members {payments} (payments), {analytics} (analytics)")
     show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key,")
     show("", f"{payments} eu-west-1 Transaction Search on with aws/spans unencrypted")
+    show("posture", f"{analytics} eu-west-1: its approved key was created without automatic rotation")
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     ddb.create_table(
         TableName="xray-guard-sweeps",
@@ -232,11 +273,11 @@ def org_part() -> None:
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
 
-    step("8. The operator's audit, before: python -m chalicelib.cli audit --accounts org --regions ...")
+    step("10. The operator's audit, before: python -m chalicelib.cli audit --accounts org --regions ...")
     code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=dict(os.environ))
     show("exit code", f"{code} (1 = drift found)")
 
-    step("9. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
+    step("11. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
     mark = sent_count()
     with deployment(
         XRAY_GUARD_MODE="revert", XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=regions,
@@ -258,9 +299,13 @@ def org_part() -> None:
     print(f"\n   SNS subject: {BOLD}{digest['subject']}{RESET}")
     box("digest email rendering", digest["email"])
 
-    step("10. The audit, after the sweep")
+    step("12. The audit, after the sweep")
     code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=dict(os.environ))
     show("exit code", f"{code} (0 = all compliant)")
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # the same table again: not shown
+        code = cli.main(["audit", "--accounts", "org", "--regions", regions, "--require-key-posture"],
+                        env=dict(os.environ))  # fmt: skip
+    show("exit code", f"{code} with --require-key-posture (1 = a weak key posture: rotation off)")
 
 
 def main() -> int:
@@ -283,6 +328,7 @@ def main() -> int:
             print(f"{DIM}One JSON log line per decision goes to {LOG.relative_to(ROOT)}{RESET}")
             responder_part()
             spans_part()
+            key_part()
             org_part()
         calls = aws.calls()
         print(f"\n{DIM}{len(calls)} AWS calls served by localaws during the demo.{RESET}")

@@ -23,3 +23,16 @@ def test_demo_runs_end_to_end() -> None:
     assert "exit code  0 (0 = all compliant)" in out
     assert "Associated the approved key with aws/spans and VERIFIED by re-read" in out
     assert "drift-spans-unencrypted" in out
+    # The key guard: the approved key disabled, alerted critical in the same invocation (which returns normally),
+    # then the all-clear once the owner enables it again; the audit flags a key created without rotation.
+    disabled = out.index("SNS subject: [CRITICAL] X-Ray KMS key disabled in 222222222222 eu-west-1")
+    returned = out.rindex('returned   {"decision": "key-unusable", "outcome": "alerted", "severity": "critical"', 0,
+                          disabled)  # fmt: skip
+    assert out.index("aws kms disable-key") < returned
+    assert "X-Ray stops storing trace data" in out[disabled:]
+    assert "aws kms enable-key --key-id arn:aws:kms:eu-west-1:222222222222:key/" in out[disabled:]
+    assert out.index("subject: [INFO] X-Ray KMS key usable again in 222222222222 eu-west-1") > disabled
+    audit_before = out[out.index("The operator's audit, before") : out.index("The scheduled sweep in revert mode")]
+    assert audit_before.count("weak: automatic key rotation i") == 1
+    assert "1 approved key(s) with a weak or unknown posture (KEY_POSTURE)." in audit_before
+    assert "exit code  1 with --require-key-posture" in out

@@ -127,10 +127,23 @@ hostile_events = st.one_of(
 def check_can_run(event: Any) -> bool:
     """The rule, stated independently of the parser: an event is usable when the envelope names an account and a
     region, and it is one of the calls the shared pattern names (X-Ray's encryption config or trace segment
-    destination; a CloudWatch Logs key or log-group call). Nothing else may make the parser reject it."""
-    if not isinstance(event, dict) or not isinstance(event.get("detail"), dict):
+    destination; a CloudWatch Logs key or log-group call; a KMS key lifecycle, policy, rotation or alias call), or
+    KMS's own "KMS Imported Key Material Expiration" event (its detail is informational: the key may come from
+    `resources`). Nothing else may make the parser reject it."""
+    if not isinstance(event, dict):
         return False
-    account, region, detail = event.get("account"), event.get("region"), event["detail"]
+    account, region = event.get("account"), event.get("region")
+    where = (
+        isinstance(account, str)
+        and ASCII_ACCOUNT.fullmatch(account) is not None
+        and isinstance(region, str)
+        and ASCII_REGION.fullmatch(region) is not None
+    )
+    if event.get("detail-type") == "KMS Imported Key Material Expiration":
+        return where and event.get("source") == "aws.kms"
+    if not isinstance(event.get("detail"), dict):
+        return False
+    detail = event["detail"]
     calls = {
         ("aws.xray", "xray.amazonaws.com"): {"PutEncryptionConfig", "UpdateTraceSegmentDestination"},
         ("aws.logs", "logs.amazonaws.com"): {
@@ -139,19 +152,25 @@ def check_can_run(event: Any) -> bool:
             "DeleteLogGroup",
             "CreateLogGroup",
         },
+        ("aws.kms", "kms.amazonaws.com"): {
+            "DisableKey",
+            "EnableKey",
+            "ScheduleKeyDeletion",
+            "CancelKeyDeletion",
+            "DeleteImportedKeyMaterial",
+            "PutKeyPolicy",
+            "DisableKeyRotation",
+            "CreateAlias",
+            "UpdateAlias",
+            "DeleteAlias",
+        },
     }
-    source, event_source = event.get("source"), detail.get("eventSource")
+    source, event_source, name = event.get("source"), detail.get("eventSource"), detail.get("eventName")
     names = (
         calls.get((source, event_source), set()) if isinstance(source, str) and isinstance(event_source, str) else set()
     )
     return (
-        event.get("detail-type") == "AWS API Call via CloudTrail"
-        and isinstance(account, str)
-        and ASCII_ACCOUNT.fullmatch(account) is not None
-        and isinstance(region, str)
-        and ASCII_REGION.fullmatch(region) is not None
-        and isinstance(detail.get("eventName"), str)
-        and detail["eventName"] in names
+        event.get("detail-type") == "AWS API Call via CloudTrail" and where and isinstance(name, str) and name in names
     )
 
 
@@ -186,7 +205,9 @@ def test_parse_change_rejects_exactly_the_events_the_check_cannot_run_on(event: 
     assert ASCII_ACCOUNT.fullmatch(change.account)
     assert ASCII_REGION.fullmatch(change.region)
     # Informational fields: verbatim, clipped, or unknown (None), never anything else.
-    sent = event["detail"].get("eventID")
+    # KMS's own event is not a CloudTrail record: it has no CloudTrail event id.
+    native = event.get("detail-type") == "KMS Imported Key Material Expiration"
+    sent = None if native else event["detail"].get("eventID")
     assert change.cloudtrail_event_id == (clip(sent, 128) if isinstance(sent, str) else None)
     assert change.actor.arn
 

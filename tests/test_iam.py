@@ -35,6 +35,7 @@ from chalicelib.sweep import SweepMessage, SweepStore
 from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 from tests.test_coverage import RESPONDER, forwarder_role, forwarding_rule, responder_rule, trail
+from tests.test_key_events import kms_event
 
 ROOT = Path(__file__).parents[1]
 CHALICE = ROOT / ".chalice"
@@ -53,6 +54,11 @@ EVENT_SOURCE_MAPPING = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 # kms:GenerateDataKey and kms:Decrypt on it (SNS developer guide, "Encryption at rest", key management).
 # localaws (moto) does not call KMS for an encrypted topic, so these never show in the call log.
 PUBLISH_TO_ENCRYPTED_TOPIC = {"kms:GenerateDataKey", "kms:Decrypt"}
+# X-Ray's "User permissions for encryption" (X-Ray developer guide, security_iam_service-with-iam): whoever configures
+# a customer managed key in X-Ray needs kms:CreateGrant (and kms:DescribeKey) on it; X-Ray makes the grant call as the
+# caller. localaws's X-Ray does not call KMS, so it never shows in the call log: every role that may call
+# xray:PutEncryptionConfig needs it.
+PUT_ENCRYPTION_CONFIG_WITH_A_KEY = {"kms:CreateGrant"}
 # Nothing is granted ahead of the code that calls it.
 RESERVED: dict[str, set[str]] = {}
 
@@ -260,6 +266,26 @@ def test_the_alert_key_grant_is_limited_to_the_alert_topic_key() -> None:
         assert not allows(policy, "kms:Decrypt", key, {"kms:ResourceAliases": ["alias/xray-encryption"]})
 
 
+# KMS calls that would undo what a key's owner did: xray-guard never re-enables a key, cancels a deletion or edits a
+# key policy (README, "The key guard").
+NEVER_GRANTED = {
+    "kms:EnableKey", "kms:DisableKey", "kms:CancelKeyDeletion", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy",
+    "kms:DisableKeyRotation", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:RetireGrant",
+    "kms:RevokeGrant", "kms:ImportKeyMaterial", "kms:DeleteImportedKeyMaterial",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("function", handler_names())
+def test_the_grant_for_x_ray_is_only_for_an_aws_service_and_no_role_may_undo_a_key_owners_change(function: str) -> None:
+    policy = function_policy(function)
+    key = f"arn:aws-us-gov:kms:us-gov-west-1:{CENTRAL}:key/11111111-2222-4333-8444-555555555555"
+    writes = "xray:PutEncryptionConfig" in allowed_actions(policy)
+    assert allows(policy, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": "true"}) == writes
+    assert not allows(policy, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": "false"})
+    assert not allows(policy, "kms:CreateGrant", key)  # a grant nobody's service asked for
+    assert not allowed_actions(policy) & NEVER_GRANTED
+
+
 # -- end to end: each handler over localaws, its calls attributed by caller account ----------------------
 
 
@@ -282,7 +308,7 @@ class Central:
     sweep_queue: str
     failure_queue: str
 
-    def env(self, function: str) -> dict[str, str]:
+    def env(self, function: str, **overrides: str) -> dict[str, str]:
         """The function's environment: config.json's defaults plus what infra/central.json sets."""
         template = json.loads((ROOT / "infra" / "central.json").read_text())
         values = {
@@ -296,6 +322,9 @@ class Central:
             "XRAY_GUARD_FAILURE_QUEUE_URL": self.failure_queue,
             "XRAY_GUARD_SINKS": "sns,securityhub,eventbridge",  # every destination, so every grant is exercised
             "XRAY_GUARD_RESPONDER_FUNCTION": RESPONDER,  # {"Ref": "OnXrayEncryptionChange"}: the function's name
+            "XRAY_GUARD_FIX_KEY_ROTATION": "true",  # so the drivers exercise kms:EnableKeyRotation
+            "XRAY_GUARD_ORGANIZATION_ID": "o-abc123def4",
+            **overrides,
         }
         function_properties = template["Resources"][_logical_id(function)]["Properties"]
         names = set(function_properties["Environment"]["Variables"])
@@ -304,8 +333,8 @@ class Central:
         env.update({name: values[name] for name in names})
         return env
 
-    def runtime(self, function: str) -> Runtime:
-        return build(self.env(function), CENTRAL)
+    def runtime(self, function: str, **overrides: str) -> Runtime:
+        return build(self.env(function, **overrides), CENTRAL)
 
 
 def _logical_id(function: str) -> str:
@@ -389,6 +418,15 @@ def drive_on_xray_encryption_change(central: Central, seen: Observed) -> None:
     with pytest.raises(RemediationFailed):
         responder.on_event(event)
     seen.add(world)
+    # KMS events on the approved key: rotation turned off (reads rotation), the key policy changed (reads policies).
+    world.session(CENTRAL, "us-east-1").client("xray").update_trace_segment_destination(Destination="XRay")
+    key = world.kms(CENTRAL, "us-east-1").describe_key(KeyId=APPROVED_ALIAS)["KeyMetadata"]["Arn"]
+    for n, fixture in enumerate(["kms-disable-key-rotation.json", "kms-put-key-policy.json"]):
+        event = kms_event(fixture, key, str(n))
+        event["account"], event["region"] = CENTRAL, "us-east-1"
+        world.aws.app.calls.clear()
+        assert responder.on_event(event)["decision"] == "compliant"
+        seen.add(world)
 
 
 def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
@@ -402,6 +440,14 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
     started = central.runtime("scheduled_sweep").sweeper().start()
     assert (started["storm_recaps"], started["accounts"] >= 1) == (1, True)
     seen.add(world)
+    # A central approved key (configured by ARN): its posture read once per sweep with its owner's credentials,
+    # the Lambda role's own for a key of the central account, XRayGuardMember's for a key of another account;
+    # rotation turned on (XRAY_GUARD_FIX_KEY_ROTATION).
+    for account, region in ((CENTRAL, "us-east-1"), (MEMBER, MEMBER_REGION)):
+        key = world.kms(account, region).describe_key(KeyId=APPROVED_ALIAS)["KeyMetadata"]["Arn"]
+        world.aws.app.calls.clear()
+        assert central.runtime("scheduled_sweep", XRAY_GUARD_KMS_KEY=key).sweeper().start()["central_keys"] == 1
+        seen.add(world)
 
 
 def _one_account_sweep(account: str, sweep_id: str) -> str:
@@ -482,6 +528,8 @@ def platform_actions(function: str) -> set[str]:
         needed |= EVENT_SOURCE_MAPPING
     if "sns:Publish" in allowed_actions(policy):
         needed |= PUBLISH_TO_ENCRYPTED_TOPIC
+    if "xray:PutEncryptionConfig" in allowed_actions(policy):
+        needed |= PUT_ENCRYPTION_CONFIG_WITH_A_KEY
     return needed
 
 
@@ -512,7 +560,7 @@ def test_each_role_allows_exactly_what_its_handler_calls(central: Central, funct
     member_allowed = allowed_actions(member_role_policy())
     assert seen.member - member_allowed == set(), "XRayGuardMember is asked for more than it allows"
     if function == "sweep_account":  # the one handler that exercises every member call (fallback included)
-        assert seen.member == member_allowed
+        assert seen.member | PUT_ENCRYPTION_CONFIG_WITH_A_KEY == member_allowed
 
 
 @pytest.mark.parametrize("function", handler_names())

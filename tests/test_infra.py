@@ -27,6 +27,7 @@ from chalicelib.table import TABLE_KEYS
 from infra.sam_transform import TransformError, transform
 from tests.test_iam import (
     allowed_actions,
+    allows,
     arn_like,
     chalice_config,
     condition_holds,
@@ -52,6 +53,7 @@ DOCUMENTED_CONDITION_KEYS = {
     "aws:SecureTransport": "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-securetransport",
     "dynamodb:LeadingKeys": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html#amazondynamodb-policy-keys",
     "kms:ResourceAliases": "https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-resource-aliases",
+    "kms:GrantIsForAWSResource": "https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource",
     # The CloudWatch Logs encryption context key (its value is the log group ARN): CloudWatch Logs user guide,
     # "Encrypt log data in CloudWatch Logs using AWS KMS", step 2 (key policy).
     "kms:EncryptionContext:aws:logs:arn": "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html",
@@ -249,9 +251,31 @@ def test_member_role_allows_exactly_what_the_code_calls_in_a_member_account() ->
                  "logs:AssociateKmsKey", "securityhub:BatchImportFindings", "securityhub:GetFindings",
                  "events:ListRuleNamesByTarget", "events:DescribeRule", "events:ListTargetsByRule",
                  "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
-                 "iam:GetRole"}  # fmt: skip
+                 "iam:GetRole", "kms:GetKeyRotationStatus", "kms:ListKeyPolicies", "kms:GetKeyPolicy",
+                 "kms:EnableKeyRotation"}  # fmt: skip
     assert in_member <= operations_called_by_code()
-    assert actions == in_member
+    # X-Ray creates a grant as the caller of PutEncryptionConfig (tests/test_iam.py, PUT_ENCRYPTION_CONFIG_WITH_A_KEY).
+    assert actions == in_member | {"kms:CreateGrant"}
+
+
+@pytest.mark.parametrize("central_keys", ["", "arn:aws:kms:eu-west-1:111122223333:key/central-1"])
+def test_member_role_lets_x_ray_use_its_own_and_the_central_keys_only_for_an_aws_service(central_keys: str) -> None:
+    roles = _template("member-roles.yaml")
+    policy = roles["Resources"]["XRayGuardMemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    stack = Stack(roles, {**_roles_params(), "CentralApprovedKeyArns": central_keys}, "aws", "eu-west-1")
+    stack.values["AWS::NoValue"] = None  # a statement under Fn::If that the condition removes
+    statements = [s for s in stack.resolve(policy["Statement"]) if s is not None]
+    document = {"Statement": statements}
+    own = "arn:aws:kms:eu-central-1:222222222222:key/own-1"
+    service = {"kms:GrantIsForAWSResource": "true"}
+    assert allows(document, "kms:CreateGrant", own, service)
+    assert not allows(document, "kms:CreateGrant", own, {"kms:GrantIsForAWSResource": "false"})
+    assert not allows(document, "kms:CreateGrant", "arn:aws:kms:eu-central-1:333333333333:key/x", service)
+    central = "arn:aws:kms:eu-west-1:111122223333:key/central-1"
+    assert allows(document, "kms:CreateGrant", central, service) == bool(central_keys)
+    for action in ("kms:GetKeyPolicy", "kms:ListKeyPolicies", "kms:GetKeyRotationStatus", "kms:EnableKeyRotation"):
+        assert allows(document, action, own)
+        assert not allows(document, action, central)  # a central key's posture is read by its owner's role
 
 
 def test_stackset_a_holds_the_iam_roles_and_stackset_b_holds_none() -> None:
