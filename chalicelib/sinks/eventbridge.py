@@ -32,7 +32,9 @@ class EventBridgeSink:
         self._events = events
 
     def wants(self, finding: Finding) -> bool:
-        return finding.outcome is not Outcome.COMPLIANT
+        # A region that is compliant is news only to Security Hub, unless the key's own alert leads (a KMS event,
+        # e.g. the all-clear after EnableKey).
+        return finding.outcome is not Outcome.COMPLIANT or finding.key_alert
 
     def send(self, finding: Finding) -> str | None:
         entry = {

@@ -44,7 +44,9 @@ class SnsSink:
         self._sqs = sqs
 
     def wants(self, finding: Finding) -> bool:
-        return finding.outcome is not Outcome.COMPLIANT  # compliance is news only to Security Hub
+        # A region that is compliant is news only to Security Hub, unless the key's own alert leads (a KMS event,
+        # e.g. the all-clear after EnableKey).
+        return finding.outcome is not Outcome.COMPLIANT or finding.key_alert
 
     def send(self, finding: Finding) -> str | None:
         """The finding's alert, unless storm control collapses it into a later summary that names it."""
