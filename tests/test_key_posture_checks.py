@@ -182,7 +182,7 @@ def test_sweep_reads_each_key_once_per_account_and_the_digest_lists_the_weak_one
     [message] = published()
     assert "Approved keys whose posture is not ok" in message["email"]
     assert f"{MEMBER} eu-west-1 {keys['eu-west-1']}: weak: automatic key rotation is off" in message["email"]
-    assert message["subject"].startswith("[MEDIUM] X-Ray sweep: 0 of 2 regions found non-compliant")
+    assert message["subject"].startswith("[MEDIUM] X-Ray sweep: 0/2 non-compliant")
 
 
 def test_sweep_turns_rotation_on_when_allowed_and_says_so(world: World) -> None:
