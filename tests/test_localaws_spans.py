@@ -15,6 +15,7 @@ from botocore.config import Config
 from localaws import FaultSettings, LocalAWS, LocalAWSClient, admin_session
 from localaws.__main__ import parse_settings
 from localaws.logs import policy_allows_logs
+from localaws.world import local_session
 from tests.test_localaws import run_aws_cli
 from tests.test_localaws_kms import NO_RETRIES, error_of
 
@@ -43,8 +44,8 @@ def xray(region: str = REGION) -> XRayClient:
 
 def own_xray(aws: LocalAWS, region: str) -> XRayClient:
     """An X-Ray client of a LocalAWS started by the test itself (not the session's)."""
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
-        "xray", region_name=region, endpoint_url=aws.endpoint_url, config=NO_RETRIES
+    return boto3.Session(botocore_session=local_session(aws.endpoint_url)).client(
+        "xray", region_name=region, config=NO_RETRIES
     )
 
 
