@@ -220,7 +220,11 @@ class Sweeper:
     def sweep_account(self, body: str) -> dict[str, Any]:
         """Check one account. An unreachable account raises, so SQS retries it and then dead-letters it."""
         message = SweepMessage.from_body(body)
-        findings = check_account(self._responder, message.account)
+        try:
+            findings = check_account(self._responder, message.account)
+        finally:
+            # A warm container gets a different account each time: keeping each one's clients would only grow.
+            self._responder.clients.release(message.account)
         result = account_result(findings)
         emit("sweep-account", sweep_id=message.sweep_id, account=message.account, counts=result["counts"])
         if self._store.record(message.sweep_id, message.account, result):

@@ -102,11 +102,13 @@ def local_session(
     access_key: str = OFFLINE_KEY,
     secret_key: str = OFFLINE_SECRET,
     token: str | None = None,
+    session: botocore.session.Session | None = None,
 ) -> botocore.session.Session:
     """A botocore session that talks to `endpoint_url` with the given credentials, ignoring the process
     environment's AWS configuration (profile, config and credentials files, endpoint URLs). With `endpoint_url`
-    None, each client names its endpoint itself (``create_client(..., endpoint_url=...)``)."""
-    session = botocore.session.Session()
+    None, each client names its endpoint itself (``create_client(..., endpoint_url=...)``). `session`: set up this
+    new, unused session (e.g. of a subclass) instead of a plain one."""
+    session = session or botocore.session.Session()
     session.register_component("data_loader", shared_loader())
     # Session variables are overridden through the session (its instance variables come first in every lookup
     # chain); the endpoint URL is not a session variable but a config-store value each client reads
