@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import botocore.credentials
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.configprovider import (
@@ -92,7 +93,7 @@ class ClientFactory:
         clock: Callable[[], float] = time.time,
     ) -> None:
         # botocore directly, not boto3: boto3 would add s3transfer and its imports to every cold start.
-        self._base = base or botocore.session.get_session()
+        self._base = base or _with_shared_loader(botocore.session.get_session())
         self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
         self._member_role = member_role
         self._home_account = home_account
@@ -256,6 +257,21 @@ def _call(service: str, operation: str, fn: Callable[[], Any]) -> Any:
 
 call_aws = _call
 
+_loaders: dict[str | None, botocore.loaders.Loader] = {}
+_loaders_lock = threading.Lock()
+
+
+def _with_shared_loader(session: botocore.session.Session) -> botocore.session.Session:
+    """The session, reading botocore's endpoint and service models through the process's one loader for its data
+    path: every session the process builds (an audit, a container's runtime, each test's) parses them once."""
+    data_path = session.get_config_variable("data_path")
+    with _loaders_lock:
+        loader = _loaders.get(data_path)
+        if loader is None:
+            loader = _loaders[data_path] = botocore.loaders.create_loader(data_path)
+    session.register_component("data_loader", loader)
+    return session
+
 
 def paginate(client: Any, service: str, operation: str, method: str, **kwargs: Any) -> list[dict[str, Any]]:
     """All pages of a paginated call (botocore's paginator), with errors mapped like any other call."""
@@ -294,6 +310,7 @@ class _EnvSession(botocore.session.Session):
             )
             store.set_config_provider(name, chain)
         self.register_component("credential_provider", self._env_credential_resolver())
+        _with_shared_loader(self)
 
     def _env_credential_resolver(self) -> botocore.credentials.CredentialResolver:
         resolver = botocore.credentials.create_credential_resolver(self)
