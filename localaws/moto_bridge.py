@@ -48,10 +48,32 @@ _managed_key_lock = threading.Lock()
 
 
 def create_moto_app() -> WSGIApplication:
-    """moto's own server app (all services), exactly as ``moto_server`` builds it, key pairs made on first use."""
+    """moto's own server app (all services), as ``moto_server`` builds it, with two savings that change no answer:
+    key pairs made on first use (``defer_key_pairs``) and the backend of each host remembered (``_Dispatcher``)."""
     defer_key_pairs()
-    app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+    app: WSGIApplication = _Dispatcher(create_backend_app)
     return app
+
+
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, remembering which backend serves each host.
+
+    For every request, moto 5.2.5's ``DomainDispatcherApplication.get_application`` calls
+    ``get_backend_for_host``, which tries the URL patterns of every backend in turn (hundreds of regular
+    expressions) while holding the dispatcher's one lock. The answer depends only on the host and on those fixed
+    patterns, so it is computed once per host.
+    """
+
+    def __init__(self, create_app: Any) -> None:
+        super().__init__(create_app)
+        self._backend_of: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host in self._backend_of:
+            return self._backend_of[host]
+        backend = super().get_backend_for_host(host)
+        self._backend_of[host] = backend
+        return backend
 
 
 _make_key_pair = moto.kms.utils.generate_private_key
