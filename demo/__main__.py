@@ -10,6 +10,7 @@ own environment is never read or changed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import textwrap
@@ -262,8 +263,16 @@ def org_part(world: LocalWorld, alerts: Alerts) -> None:
     show("exit code", f"{code} (0 = all compliant)")
 
 
-def main() -> int:
-    with LocalAWS(updating_seconds=1.0) as aws:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--updating-seconds",
+        type=float,
+        default=1.0,
+        help="how long X-Ray reports UPDATING after a change in the local AWS (default 1.0)",
+    )
+    args = parser.parse_args(argv)
+    with LocalAWS(updating_seconds=args.updating_seconds) as aws:
         world = LocalWorld(aws)
         alerts = Alerts(world)
         LOG.parent.mkdir(exist_ok=True)

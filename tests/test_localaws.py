@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -481,6 +482,7 @@ def test_call_log_names_service_operation_account_and_region(aws: LocalAWS) -> N
     assert LocalAWSClient(aws.endpoint_url).calls() == []
 
 
+@functools.cache
 def aws_partition_regions() -> list[str]:
     endpoints = botocore.loaders.Loader().load_data("endpoints")
     (partition,) = (p for p in endpoints["partitions"] if p["partition"] == "aws")

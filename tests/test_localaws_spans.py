@@ -3,6 +3,7 @@ group and CloudWatch Logs key association, with boto3 and the AWS CLI against a 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ def aws(localaws: LocalAWS) -> LocalAWS:
     return localaws
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def xray(region: str = REGION) -> XRayClient:
     return boto3.client("xray", region_name=region, config=NO_RETRIES)
 
@@ -49,10 +51,12 @@ def own_xray(aws: LocalAWS, region: str) -> XRayClient:
     )
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def kms(region: str = REGION) -> KMSClient:
     return boto3.client("kms", region_name=region, config=NO_RETRIES)
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def logs(region: str = REGION) -> Any:
     return boto3.client("logs", region_name=region, config=NO_RETRIES)
 
