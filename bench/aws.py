@@ -1,71 +1,37 @@
 """The local AWS the benchmarks run against: one localaws subprocess (so the emulator does not share the GIL with
-the code under test), the standard AWS variables that point boto3 at it, and member-account admins that set up
-keys, X-Ray settings and the alert topic as the people in the story do.
+the code under test) and the world of `localaws.world` acting on it (the people who set up keys, X-Ray settings
+and the alert topic). Nothing here writes the process environment: code under test gets an env mapping.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import boto3
 
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
 from localaws import LocalAWSClient, start_subprocess
-
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "tests" / "events"
-
-CENTRAL = "123456789012"  # moto's default account: xray-guard's home
-MEMBER, MEMBER_REGION = "222222222222", "eu-west-1"  # where tests/events/*.json happen
-APPROVED_ALIAS = "alias/xray-encryption"
-TOPIC_NAME = "xray-guard-alerts"
-TOPIC_ARN = f"arn:aws:sns:us-east-1:{CENTRAL}:{TOPIC_NAME}"
-# The 17 regions enabled by default in every account (the opt-in regions are left out).
-REGIONS = (
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-north-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "sa-east-1",
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
+from localaws.world import (
+    APPROVED_ALIAS,
+    CENTRAL,
+    MEMBER,
+    MEMBER_REGION,
+    REGIONS,
+    LocalWorld,
+    load_event,
+    offline_env,
+    topic_arn,
 )
 
+__all__ = ["APPROVED_ALIAS", "CENTRAL", "MEMBER", "MEMBER_REGION", "REGIONS", "load_event", "offline_env"]
 
-def load_event(name: str) -> dict[str, Any]:
-    """A real-shaped EventBridge event from tests/events/."""
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event
-
-
-def offline_env() -> dict[str, str]:
-    """Standard AWS variables for a process that must not read this machine's AWS config or credentials."""
-    return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
+ROOT = Path(__file__).resolve().parent.parent
+TOPIC_ARN = topic_arn()
 
 
 def guard_env(**overrides: str) -> dict[str, str]:
@@ -74,15 +40,21 @@ def guard_env(**overrides: str) -> dict[str, str]:
 
 
 class LocalAWSProcess:
-    """`python -m localaws` in a subprocess; `control` drives its call log, reset and faults over HTTP."""
+    """`python -m localaws` in a subprocess; `control` drives its call log, reset and faults over HTTP, and
+    `world` acts in it as the people of the story do."""
 
     def __init__(self) -> None:
         self._process, self.url = start_subprocess(latency_ms=0, updating_seconds=0)
         self.control = LocalAWSClient(self.url, timeout=120)
+        self.world = LocalWorld(self.control)
 
-    def env(self) -> dict[str, str]:
-        """The standard variables that point boto3 (in this process or a child) at this localaws."""
-        return {**offline_env(), "AWS_ENDPOINT_URL": self.url}
+    def env(self, **extra: str) -> dict[str, str]:
+        """The standard variables that point boto3 (an env mapping, or a child process) at this localaws."""
+        return self.world.env(**extra)
+
+    def reset(self) -> None:
+        """An empty emulator (and the world forgets the member accounts' credentials with it)."""
+        self.world.reset()
 
     def cpu_seconds(self) -> float:
         """CPU time the emulator has used so far (user + system, from /proc), to see whether it keeps up."""
@@ -113,46 +85,6 @@ class LocalAWSProcess:
         self.stop()
 
 
-class Admin:
-    """An administrator of one account (through OrganizationAccountAccessRole, as an org admin would)."""
-
-    def __init__(self, account: str) -> None:
-        self.account = account
-        if account == CENTRAL:
-            self._session = boto3.Session()
-            return
-        # A session per admin: boto3's default session is not safe to share between set-up threads.
-        creds = (
-            boto3.Session()
-            .client("sts")
-            .assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin")[
-                "Credentials"
-            ]
-        )
-        self._session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
-
-    def client(self, service: str, region: str) -> Any:
-        return self._session.client(service, region_name=region)  # type: ignore[call-overload]
-
-    def create_approved_key(self, region: str) -> str:
-        """Steps 1-2 of the remediation guide: a symmetric key and the approved alias."""
-        kms = self.client("kms", region)
-        arn: str = kms.create_key(Description="X-Ray trace encryption")["KeyMetadata"]["Arn"]
-        kms.create_alias(AliasName=APPROVED_ALIAS, TargetKeyId=arn)
-        return arn
-
-    def put_encryption(self, region: str, **config: str) -> None:
-        self.client("xray", region).put_encryption_config(**config)
-
-    def create_topic(self) -> str:
-        arn: str = self.client("sns", "us-east-1").create_topic(Name=TOPIC_NAME)["TopicArn"]
-        return arn
-
-
 class SteppedClock:
     """Monotonic time that can be moved forward, to stand for the time between two Lambda invocations without
     waiting for it (the responder's TTLs read this clock; its sleeps stay real)."""
@@ -168,8 +100,9 @@ class SteppedClock:
 
 
 def child_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment plus `extra`, with the checkout importable (for `python -c` / `-m` children)."""
-    env = {**os.environ, **extra}
+    """This process's environment without its AWS variables (a profile or session token of the machine's user
+    must not leak in), plus `extra`, with the checkout importable (for `python -c` / `-m` children)."""
+    env = {**{var: value for var, value in os.environ.items() if not var.startswith("AWS_")}, **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -177,17 +110,17 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
 COMPLIANT_EVENT = "iac-sets-approved-key.json"
 
 
-def warm_responder(aws: LocalAWSProcess, clock: SteppedClock) -> tuple[Responder, Admin]:
+def warm_responder(aws: LocalAWSProcess, clock: SteppedClock) -> Responder:
     """A fresh local AWS where the member region is compliant and the alert topic exists, and a revert-mode
     responder wired as `chalicelib.runtime.build` wires it (but on `clock`), warmed by one compliant invocation:
     its assumed-role credentials and the approved key's ARN are cached, as in a reused Lambda container."""
-    aws.control.reset()
-    Admin(CENTRAL).create_topic()
-    admin = Admin(MEMBER)
-    admin.create_approved_key(MEMBER_REGION)
-    admin.put_encryption(MEMBER_REGION, Type="KMS", KeyId=APPROVED_ALIAS)
+    aws.reset()
+    world = aws.world
+    world.create_topic()
+    world.create_key(MEMBER, MEMBER_REGION)
+    world.put(MEMBER, MEMBER_REGION, Type="KMS", KeyId=APPROVED_ALIAS)
     settings = Settings.from_env(guard_env(XRAY_GUARD_MODE="revert"))
-    clients = ClientFactory(settings.member_role, home_account=CENTRAL)
+    clients = ClientFactory(settings.member_role, base=world.code_session(), home_account=CENTRAL)
     responder = Responder(settings, clients, clock=clock.monotonic)
     responder.on_event(load_event(COMPLIANT_EVENT))
-    return responder, admin
+    return responder

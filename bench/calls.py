@@ -66,7 +66,7 @@ def compact(ops: Sequence[str]) -> str:
 def run(aws: LocalAWSProcess) -> Section:
     started = time.perf_counter()
     clock = SteppedClock()
-    responder, admin = warm_responder(aws, clock)
+    responder = warm_responder(aws, clock)
     section = Section(
         "AWS calls per path (warm)",
         "Counted in localaws's call log around one `Responder.on_event` per path; the responder is warm "
@@ -89,7 +89,7 @@ def run(aws: LocalAWSProcess) -> Section:
         ("drift → verified revert", 60.0, True),
         ("revert < 30 s after the last (pre-flight cached)", 0.0, False),
     ):
-        admin.put_encryption(MEMBER_REGION, Type="NONE")
+        aws.world.put(MEMBER, MEMBER_REGION, Type="NONE")
         clock.advance(gap)
         start = aws.call_count()
         summary = responder.on_event(load_event(DRIFT_EVENT))

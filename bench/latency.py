@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.aws import MEMBER_REGION, LocalAWSProcess, SteppedClock, load_event, warm_responder
+from bench.aws import MEMBER, MEMBER_REGION, LocalAWSProcess, SteppedClock, load_event, warm_responder
 from bench.calls import DRIFT_EVENT, compact, revert_polls
 from bench.report import Row, Section, times
 
@@ -25,8 +25,8 @@ TARGET = 1.2
 def one_run(aws: LocalAWSProcess) -> tuple[float, list[str], str]:
     """Seconds from event to verified revert, the calls made, and the outcome."""
     clock = SteppedClock()
-    responder, admin = warm_responder(aws, clock)  # also resets faults to none
-    admin.put_encryption(MEMBER_REGION, Type="NONE")
+    responder = warm_responder(aws, clock)  # also resets faults to none
+    aws.world.put(MEMBER, MEMBER_REGION, Type="NONE")
     clock.advance(60.0)
     aws.control.set_faults(latency_ms=LATENCY_MS, updating_seconds=UPDATING_SECONDS)
     event = load_event(DRIFT_EVENT)
@@ -40,7 +40,7 @@ def one_run(aws: LocalAWSProcess) -> tuple[float, list[str], str]:
 def run(aws: LocalAWSProcess) -> Section:
     started = time.perf_counter()
     runs = [one_run(aws) for _ in range(RUNS)]
-    aws.control.reset()
+    aws.reset()
     latency = LATENCY_MS / 1000
     ideal = FLOOR_CALLS * latency + UPDATING_SECONDS
     median = statistics.median(elapsed for elapsed, _, _ in runs)

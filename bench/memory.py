@@ -15,12 +15,10 @@ from typing import Any
 
 from bench.aws import (
     APPROVED_ALIAS,
-    CENTRAL,
     MEMBER,
     MEMBER_REGION,
     REGIONS,
     ROOT,
-    Admin,
     LocalAWSProcess,
     child_env,
     guard_env,
@@ -47,20 +45,18 @@ def invoke(env: dict[str, str], *args: str) -> dict[str, Any]:
 
 def set_up(aws: LocalAWSProcess) -> dict[str, str]:
     """The member region drifted to NONE, one fully compliant account, the topic, the sweep queue and table."""
-    aws.control.reset()
-    central = Admin(CENTRAL)
-    central.create_topic()
-    member = Admin(MEMBER)
-    member.create_approved_key(MEMBER_REGION)
-    member.put_encryption(MEMBER_REGION, Type="NONE")
-    swept = Admin(SWEPT_ACCOUNT)
+    aws.reset()
+    world = aws.world
+    world.create_topic()
+    world.create_key(MEMBER, MEMBER_REGION)
+    world.put(MEMBER, MEMBER_REGION, Type="NONE")
     for region in REGIONS:
-        swept.create_approved_key(region)
-        swept.put_encryption(region, Type="KMS", KeyId=APPROVED_ALIAS)
-    ddb = central.client("dynamodb", "us-east-1")
+        world.create_key(SWEPT_ACCOUNT, region)
+        world.put(SWEPT_ACCOUNT, region, Type="KMS", KeyId=APPROVED_ALIAS)
+    ddb = world.client("dynamodb")
     ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
     SweepStore(ddb, TABLE).begin(SWEEP_ID, expected=TOTAL_FOR_DIGEST)
-    queue = central.client("sqs", "us-east-1").create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+    queue = world.client("sqs").create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
     return child_env(
         {
             **aws.env(),
@@ -80,7 +76,7 @@ def run(aws: LocalAWSProcess) -> Section:
     peer = invoke(env, "boto3")["peak_rss_mib"]
     event = invoke(env, "event")
     sweep = invoke(env, "sweep", SWEEP_ID, SWEPT_ACCOUNT)
-    aws.control.reset()
+    aws.reset()
     section = Section(
         "Peak memory of one invocation",
         "Each invocation in a fresh `python -m bench.invoke` process, calling the Chalice handler as Lambda does "

@@ -56,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     online = {name: fn for name, fn in ONLINE.items() if not only or name in only}
     if online:
         with LocalAWSProcess() as aws:
-            os.environ.update(aws.env())  # boto3 here and in spawned workers reads the standard variables
             sections += [_guarded(name, functools.partial(fn, aws)) for name, fn in online.items()]
     wall = time.perf_counter() - started
 

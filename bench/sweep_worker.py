@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 
 from chalicelib.runtime import Runtime, build
+from chalicelib.sessions import session_from_env
 from chalicelib.sweep import check_account
 
 _container: dict[str, Runtime] = {}
@@ -26,8 +27,9 @@ class AccountResult:
 
 
 def start(env: dict[str, str], home_account: str, ready: Barrier) -> None:
-    """Pool initializer: the container's cold start, then wait until every worker is ready."""
-    _container["runtime"] = build(env, home_account)
+    """Pool initializer: the container's cold start (its environment is `env`, AWS variables included), then
+    wait until every worker is ready."""
+    _container["runtime"] = build(env, home_account, session_from_env(env))
     ready.wait()
 
 

@@ -1,7 +1,7 @@
 """The operator's audit command: every account and region, its X-Ray encryption, and a verdict.
 
     xray-guard audit [--accounts org|ID,ID] [--regions all|R,R] [--format table|json|csv] [--fix --yes]
-                     [--require-coverage] [--require-key-posture]
+                     [--require-coverage] [--require-key-posture] [--parallel N]
     (or python -m chalicelib.cli audit ...)
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
@@ -22,7 +22,9 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TextIO
 
 import botocore.session
@@ -33,6 +35,7 @@ from chalicelib.domain import Outcome, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.keyguard import posture_book
+from chalicelib.kms import PostureBook
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory, session_from_env
 from chalicelib.settings import Settings
@@ -40,6 +43,8 @@ from chalicelib.sweep import check_account, list_accounts, unreachable_coverage
 from chalicelib.text import safe_text
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+# Accounts checked at once, each with its (up to 17) regions on threads of its own: bench/audit.py measures it.
+DEFAULT_PARALLEL = 4
 # Both trace stores: X-Ray's EncryptionConfig, then Transaction Search's aws/spans; `verdict` and `outcome` are the
 # region's overall ones (README "Audit rows"); `coverage` says whether its events reach xray-guard.
 COLUMNS = (
@@ -76,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 also when a region's events cannot be shown to reach xray-guard (coverage other than 'events')",
     )
+    audit.add_argument(
+        "--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="N", help="accounts checked at once (default 4)"
+    )
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
     audit.add_argument(
         "--require-key-posture",
@@ -83,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         help="a weak approved key posture exits 1, an unreadable one 2 (default: reported only)",
     )
     return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
 
 
 def row(finding: Finding) -> dict[str, Any]:
@@ -205,11 +223,8 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     # with --fix and XRAY_GUARD_FIX_KEY_ROTATION=true.
     book = posture_book(responder, fix_rotation=args.fix and settings.fix_key_rotation, foreign_keys=True)
     rows: list[dict[str, Any]] = []
-    for n, account in enumerate(accounts, 1):
-        try:
-            rows += [row(f) for f in check_account(responder, account, trigger=Trigger.AUDIT, posture=book)]
-        except AwsCallError as e:
-            rows.append(account_error_row(account, e))
+    for n, (account, account_rows) in enumerate(check_accounts(responder, accounts, args.parallel, book), 1):
+        rows += account_rows
         print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
     output = "json" if args.json else args.format
     if output == "json":
@@ -228,6 +243,35 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         if weak:
             out.write(f"{len(weak)} approved key(s) with a weak or unknown posture (KEY_POSTURE).\n")
     return exit_code(rows, require_coverage=args.require_coverage, require_key_posture=args.require_key_posture)
+
+
+def check_accounts(
+    responder: Responder, accounts: Sequence[str], parallel: int, posture: PostureBook | None = None
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The rows of each account, in the given order, checking up to `parallel` accounts at once (each with its
+    regions in parallel). An account's clients and credentials are released as soon as it is done, so memory
+    stays flat however many accounts there are."""
+
+    def check(account: str) -> list[dict[str, Any]]:
+        try:
+            return [row(f) for f in check_account(responder, account, trigger=Trigger.AUDIT, posture=posture)]
+        except AwsCallError as e:
+            return [account_error_row(account, e)]
+        finally:
+            responder.clients.release(account)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(accounts)))) as pool:
+        # Only a window of accounts is submitted ahead (not all of them, as pool.map would): an interrupted audit
+        # then waits for those few on its way out, not for every account of the organization.
+        window: deque[tuple[str, Future[list[dict[str, Any]]]]] = deque()
+        for account in accounts:
+            window.append((account, pool.submit(check, account)))
+            if len(window) >= 2 * parallel:
+                done, future = window.popleft()
+                yield done, future.result()
+        while window:
+            done, future = window.popleft()
+            yield done, future.result()
 
 
 def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:

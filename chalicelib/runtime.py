@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import botocore.session
@@ -64,16 +66,50 @@ def build(env: Mapping[str, str], home_account: str | None, session: botocore.se
     return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))
 
 
+class Container:
+    """One Lambda execution environment of a function: its environment variables and its AWS session.
+
+    The runtime is built at the first invocation (Lambda's cold start) and reused by the later ones, as Lambda
+    reuses a warm container. In Lambda the container is this process (`os.environ`, botocore's default
+    session); the demo and tests stand up others with their own environment mapping, and `serving` makes the
+    handlers invoked inside it run in one, without touching the process environment.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None, session: botocore.session.Session | None = None) -> None:
+        """`env` None: the process environment as it is at the first invocation (Lambda's, where `os.environ` is
+        complete before any handler runs; Chalice's local test client swaps `os.environ` for its duration)."""
+        self._env = env
+        self._session = session
+        self._lock = threading.Lock()
+        self._runtimes: dict[str | None, Runtime] = {}
+
+    def runtime(self, home_account: str | None) -> Runtime:
+        with self._lock:
+            runtime = self._runtimes.get(home_account)
+            if runtime is None:
+                configure_logging()
+                runtime = build(os.environ if self._env is None else self._env, home_account, self._session)
+                self._runtimes[home_account] = runtime
+            return runtime
+
+
+LAMBDA = Container()
+_container: ContextVar[Container] = ContextVar("xray_guard_container", default=LAMBDA)
+
+
+@contextmanager
+def serving(container: Container) -> Iterator[Container]:
+    """Handlers invoked inside the block (in this thread) run in `container` instead of this process's own."""
+    token = _container.set(container)
+    try:
+        yield container
+    finally:
+        _container.reset(token)
+
+
 def runtime_for(event: Any) -> Runtime:
     """The container's runtime for a Chalice event object (its Lambda context names our account)."""
-    return _lambda_runtime(account_of(getattr(event.context, "invoked_function_arn", "")))
-
-
-@lru_cache(maxsize=1)
-def _lambda_runtime(home_account: str | None) -> Runtime:
-    """Built at the first invocation (Lambda's own cold start) and reused by the container."""
-    configure_logging()
-    return build(os.environ, home_account)
+    return _container.get().runtime(account_of(getattr(event.context, "invoked_function_arn", "")))
 
 
 def account_of(function_arn: str) -> str | None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import botocore.credentials
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.configprovider import (
@@ -75,8 +77,10 @@ class _Credentials:
 class ClientFactory:
     """Clients per (account, region), assuming `member_role` in accounts other than the home account.
 
-    Assumed-role credentials are cached per account until five minutes before they expire; clients are
-    cached per account, region and service. Thread-safe (the sweep checks regions concurrently).
+    Assumed-role credentials are cached per account until five minutes before they expire; clients are cached per
+    account, region and service until `release(account)`, which an audit or sweep calls when it is done with an
+    account, so that memory does not grow with the number of accounts. Thread-safe: regions and accounts are
+    checked concurrently, and clients are built concurrently too (one build per key; see `_make`).
     """
 
     def __init__(
@@ -89,14 +93,17 @@ class ClientFactory:
         clock: Callable[[], float] = time.time,
     ) -> None:
         # botocore directly, not boto3: boto3 would add s3transfer and its imports to every cold start.
-        self._base = base or botocore.session.get_session()
+        self._base = base or _with_shared_loader(botocore.session.get_session())
         self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
         self._member_role = member_role
         self._home_account = home_account
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dictionaries below; never held while AWS or botocore works
+        self._home_lock = threading.Lock()  # clients on the base session's own credentials are built one by one
+        self._warm = threading.Event()
         self._credentials: dict[str, _Credentials] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
+        self._building: dict[tuple[str, str, str], Future[Any]] = {}
 
     def home_account(self) -> str:
         """The account xray-guard runs in (from the Lambda context, else one sts:GetCallerIdentity)."""
@@ -125,6 +132,20 @@ class ClientFactory:
         """Assume the member role now (cached), so an unreachable account fails as a whole, not per region."""
         self._session(account)
 
+    def release(self, account: str) -> None:
+        """Forget the account's clients and assumed-role credentials and close the clients' connections.
+
+        For callers done with an account (the audit and the sweep, after its last region). A later request for
+        the account assumes the role again. A client still in use elsewhere keeps working (closing only drops
+        its idle connections), but is no longer shared.
+        """
+        with self._lock:
+            keys = [key for key in self._clients if key[0] == account]
+            released = [self._clients.pop(key) for key in keys]
+            self._credentials.pop(account, None)
+        for client in released:
+            client.close()
+
     def xray(self, account: str, region: str) -> XRayClient:
         client: XRayClient = self._client(account, region, "xray")
         return client
@@ -151,13 +172,31 @@ class ClientFactory:
 
     def _client(self, account: str, region: str, service: str) -> Any:
         credentials = self._session(account)
+        key = (account, region, service)
         with self._lock:
-            key = (account, region, service)
             client = self._clients.get(key)
-            if client is None:
-                client = self._make(service, region, credentials)
+            if client is not None:
+                return client
+            pending = self._building.get(key)
+            building = pending is None
+            if pending is None:
+                pending = self._building[key] = Future()
+        if not building:
+            return pending.result()  # another thread is building this very client: share it
+        try:
+            client = self._make(service, region, credentials)
+        except BaseException as e:
+            with self._lock:
+                del self._building[key]
+            pending.set_exception(e)
+            raise
+        with self._lock:
+            del self._building[key]
+            # Keep it only if its credentials are still the account's (a refresh drops the old ones' clients).
+            if credentials is None or self._credentials.get(account) is credentials:
                 self._clients[key] = client
-            return client
+        pending.set_result(client)
+        return client
 
     def _session(self, account: str) -> _Credentials | None:
         """Credentials for the account: None for the home account (the base session's own)."""
@@ -176,7 +215,7 @@ class ClientFactory:
 
     def _assume(self, account: str) -> _Credentials:
         role_arn = f"arn:{self.partition}:iam::{account}:role/{self._member_role}"
-        sts = self._make("sts", self._region, None)
+        sts = self._client(self.home_account(), self._region, "sts")
         response = _call(
             "sts",
             "AssumeRole",
@@ -188,6 +227,22 @@ class ClientFactory:
         )
 
     def _make(self, service: str, region: str, credentials: _Credentials | None) -> Any:
+        """A new client from the base session.
+
+        botocore does not document `Session.create_client` as thread-safe: the session sets up its components
+        (endpoint resolver, credential provider, ...) lazily, on the first client. So the first client is built
+        alone, and so is every client on the base session's own credentials (resolving them may run a credential
+        process or an SSO refresh). Later clients with explicit (assumed-role) credentials are built concurrently:
+        what they share then is read-only, except the user-agent feature list, which only feeds AWS's SDK metrics.
+        """
+        if credentials is None or not self._warm.is_set():
+            with self._home_lock:
+                client = self._create(service, region, credentials)
+                self._warm.set()
+                return client
+        return self._create(service, region, credentials)
+
+    def _create(self, service: str, region: str, credentials: _Credentials | None) -> Any:
         client = self._base.create_client(
             service,
             region_name=region,
@@ -211,6 +266,21 @@ def _call(service: str, operation: str, fn: Callable[[], Any]) -> Any:
 
 
 call_aws = _call
+
+_loaders: dict[str | None, botocore.loaders.Loader] = {}
+_loaders_lock = threading.Lock()
+
+
+def _with_shared_loader(session: botocore.session.Session) -> botocore.session.Session:
+    """The session, reading botocore's endpoint and service models through the process's one loader for its data
+    path: every session the process builds (an audit, a container's runtime, each test's) parses them once."""
+    data_path = session.get_config_variable("data_path")
+    with _loaders_lock:
+        loader = _loaders.get(data_path)
+        if loader is None:
+            loader = _loaders[data_path] = botocore.loaders.create_loader(data_path)
+    session.register_component("data_loader", loader)
+    return session
 
 
 def paginate(client: Any, service: str, operation: str, method: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -250,6 +320,7 @@ class _EnvSession(botocore.session.Session):
             )
             store.set_config_provider(name, chain)
         self.register_component("credential_provider", self._env_credential_resolver())
+        _with_shared_loader(self)
 
     def _env_credential_resolver(self) -> botocore.credentials.CredentialResolver:
         resolver = botocore.credentials.create_credential_resolver(self)

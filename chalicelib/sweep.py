@@ -279,6 +279,9 @@ class Sweeper:
             # A denial is final: record the account as failed now rather than after every retry.
             self._record_failed(message, f"the member role could not be assumed: {e}", unreachable_coverage(e))
             return {"account": message.account, "error": e.code}
+        finally:
+            # A warm container gets a different account each time: keeping each one's clients would only grow.
+            self._responder.clients.release(message.account)
         result = account_result(findings)
         result["notes"] = self._responder.send_sweep_findings(findings)
         emit("sweep-account", sweep_id=message.sweep_id, account=message.account, counts=result["counts"])

@@ -10,7 +10,7 @@ the default event selector of a trail created without one; a call log and inject
 updates, failing operations, regions without Transaction Search).
 
 Control endpoints: ``GET /_localaws/calls``, ``POST /_localaws/reset``, ``GET|POST /_localaws/faults``,
-``GET /_localaws/health``.
+``GET /_localaws/published?topic=ARN`` (messages SNS accepted for a topic), ``GET /_localaws/health``.
 
 In-process: ``with LocalAWS(updating_seconds=0.05) as aws: ...aws.endpoint_url...``. As a process:
 ``python -m localaws --port 0`` or ``start_subprocess()``.

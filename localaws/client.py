@@ -12,12 +12,14 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import boto3
+import botocore.session
 
 from localaws.calls import CallEntry
 from localaws.faults import fault_changes
+from localaws.world import shared_loader
 
 READY_PREFIX = "localaws listening on "
 
@@ -40,6 +42,11 @@ class LocalAWSClient:
 
     def reset(self) -> None:
         self._request("POST", "reset")
+
+    def published(self, topic_arn: str) -> list[dict[str, str | None]]:
+        """Messages SNS accepted for the topic, oldest first: ``message_id``, ``subject``, ``message``."""
+        sent: list[dict[str, str | None]] = self._request("GET", f"published?{urlencode({'topic': topic_arn})}")
+        return sent
 
     def set_faults(
         self,
@@ -122,14 +129,18 @@ def start_subprocess(
 def admin_session(account: str, region: str) -> boto3.Session:
     """An administrator's session in an emulated account (moto's STS AssumeRole acts in the role's account).
 
-    Uses the standard AWS_ENDPOINT_URL and credential variables of this process, as the AWS CLI would.
+    Uses the standard AWS_ENDPOINT_URL and credential variables of this process, as the AWS CLI would, and the
+    process's one botocore data loader (``localaws.world.shared_loader``), so the models are parsed only once.
     """
     creds = boto3.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
     )["Credentials"]
+    base = botocore.session.Session()
+    base.register_component("data_loader", shared_loader())
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
         region_name=region,
+        botocore_session=base,
     )

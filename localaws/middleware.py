@@ -9,6 +9,7 @@ emulated operations, then moto.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -171,6 +172,12 @@ class LocalAWSApp:
                 return _json(self.faults.update(changes).to_json())
             except ValueError as error:
                 return _json({"error": str(error)}, 400)
+        if endpoint == ("GET", "published"):
+            try:
+                sent = moto_bridge.published(request.args.get("topic", ""))
+            except ValueError as error:
+                return _json({"error": str(error)}, 400)
+            return _json([dataclasses.asdict(notification) for notification in sent])
         if endpoint == ("GET", "health"):
             return _json({"status": "ok"})
         return _json({"error": f"no control endpoint {request.method} {request.path}"}, 404)

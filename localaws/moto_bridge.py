@@ -21,6 +21,10 @@ Everything else in localaws speaks HTTP to moto's WSGI app or calls the function
   ``localaws.cloudtrail`` shows as AWS shows them to member accounts.
 - ``moto.organizations.models.organizations_backends``: which accounts belong to the organization an account
   manages (``org``, ``accounts``, each with ``id`` and ``status``).
+- ``moto.kms.models.generate_private_key``: what moto's ``Key.__init__`` calls for the key pair of every key;
+  localaws defers it to first use (see ``defer_key_pairs``).
+- ``moto.sns.models.sns_backends``: each topic's ``sent_notifications``, served as ``GET /_localaws/published``
+  so that the demo and the tests read what was published without reaching into moto themselves.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import moto.kms.models
+import moto.kms.utils
 from moto.cloudtrail.models import cloudtrail_backends
 from moto.iam.models import get_account_id_from
 from moto.kms.models import kms_backends
@@ -43,6 +49,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.organizations.models import organizations_backends
 from moto.securityhub.models import securityhub_backends
+from moto.sns.models import sns_backends
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -53,9 +60,96 @@ _managed_key_lock = threading.Lock()
 
 
 def create_moto_app() -> WSGIApplication:
-    """moto's own server app (all services), exactly as ``moto_server`` builds it."""
-    app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+    """moto's own server app (all services), as ``moto_server`` builds it, with two savings that change no answer:
+    key pairs made on first use (``defer_key_pairs``) and the backend of each host remembered (``_Dispatcher``)."""
+    defer_key_pairs()
+    app: WSGIApplication = _Dispatcher(create_backend_app)
     return app
+
+
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, remembering which backend serves each host.
+
+    For every request, moto 5.2.5's ``DomainDispatcherApplication.get_application`` calls
+    ``get_backend_for_host``, which tries the URL patterns of every backend in turn (hundreds of regular
+    expressions) while holding the dispatcher's one lock. The answer depends only on the host and on those fixed
+    patterns, so it is computed once per host.
+    """
+
+    def __init__(self, create_app: Any) -> None:
+        super().__init__(create_app)
+        self._backend_of: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host in self._backend_of:
+            return self._backend_of[host]
+        backend = super().get_backend_for_host(host)
+        self._backend_of[host] = backend
+        return backend
+
+
+_make_key_pair = moto.kms.utils.generate_private_key
+
+
+class _DeferredKeyPair(moto.kms.utils.AbstractPrivateKey):
+    """moto's key pair of one KMS key, made when moto first uses it (Sign, Verify, GetPublicKey)."""
+
+    def __init__(self, key_spec: str) -> None:
+        self._key_spec = key_spec
+        self._pair: moto.kms.utils.AbstractPrivateKey | None = None
+        self._lock = threading.Lock()
+
+    def _made(self) -> moto.kms.utils.AbstractPrivateKey:
+        with self._lock:
+            if self._pair is None:
+                self._pair = _make_key_pair(self._key_spec)
+            return self._pair
+
+    def sign(self, message: bytes, signing_algorithm: str) -> bytes:
+        return self._made().sign(message, signing_algorithm)
+
+    def verify(self, message: bytes, signature: bytes, signing_algorithm: str) -> bool:
+        return self._made().verify(message, signature, signing_algorithm)
+
+    def public_key(self) -> bytes:
+        return self._made().public_key()
+
+
+def defer_key_pairs() -> None:
+    """Make moto create a key's key pair on first use instead of in CreateKey.
+
+    moto 5.2.5's ``Key.__init__`` generates a key pair for every key, a 2048-bit RSA one for
+    ``SYMMETRIC_DEFAULT`` too (``moto.kms.utils.generate_private_key``): about 0.1 s of CPU per CreateKey, which
+    tests, the demo and the benchmarks create by the hundred. moto reads ``Key.private_key`` only in Sign, Verify
+    and GetPublicKey, so creating it then answers every request exactly as before. Idempotent.
+    """
+    moto.kms.models.generate_private_key = _DeferredKeyPair  # type: ignore[attr-defined]  # moto's own import
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message SNS accepted for a topic, as published: ``message`` is the Publish request's ``Message`` (with
+    ``MessageStructure=json``, the JSON object of per-protocol messages)."""
+
+    message_id: str
+    subject: str | None
+    message: str
+
+
+def published(topic_arn: str) -> list[Notification]:
+    """Every message published to a topic so far, oldest first (moto's ``Topic.sent_notifications``); empty when
+    there is no such topic."""
+    parts = topic_arn.split(":")
+    if len(parts) != 6 or parts[2] != "sns":
+        raise ValueError(f"not an SNS topic ARN: {topic_arn!r}")
+    region, account = parts[3], parts[4]
+    try:
+        topic = sns_backends[account][region].topics.get(topic_arn)
+    except KeyError:  # a region moto does not know: no topic can live there
+        return []
+    if topic is None:
+        return []
+    return [Notification(str(sent[0]), sent[2], str(sent[1])) for sent in list(topic.sent_notifications)]
 
 
 class QuietRequestHandler(MotoRequestHandler):

@@ -6,6 +6,7 @@ moto keeps its state in module globals, so every localaws server in one process 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -106,6 +107,10 @@ class LocalAWS:
     def calls(self) -> list[CallEntry]:
         """Every AWS call so far, oldest first (as ``GET /_localaws/calls``)."""
         return self.app.calls.entries()
+
+    def published(self, topic_arn: str) -> list[dict[str, str | None]]:
+        """Messages SNS accepted for the topic, oldest first (as ``GET /_localaws/published?topic=ARN``)."""
+        return [dataclasses.asdict(sent) for sent in moto_bridge.published(topic_arn)]
 
     def reset(self) -> None:
         """moto, emulated state, call log and faults as when the server started (``POST /_localaws/reset``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -21,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localaws import FailRule, FaultSettings, LocalAWS, LocalAWSClient, start_subprocess
+from localaws.world import local_session
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -65,14 +67,17 @@ def aws(server: LocalAWS) -> LocalAWS:
 
 
 def session(credentials: CredentialsTypeDef | None = None, region: str = "us-east-1") -> boto3.Session:
+    """A session with these credentials (default: the offline ones); clients name this module's server."""
     if credentials is None:
-        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
+        return boto3.Session(botocore_session=local_session(None, region=region))
+    base = local_session(
+        None,
+        region=region,
+        access_key=credentials["AccessKeyId"],
+        secret_key=credentials["SecretAccessKey"],
+        token=credentials["SessionToken"],
     )
+    return boto3.Session(botocore_session=base)
 
 
 def xray(aws: LocalAWS, credentials: CredentialsTypeDef | None = None, region: str = "us-east-1") -> XRayClient:
@@ -477,6 +482,7 @@ def test_call_log_names_service_operation_account_and_region(aws: LocalAWS) -> N
     assert LocalAWSClient(aws.endpoint_url).calls() == []
 
 
+@functools.cache
 def aws_partition_regions() -> list[str]:
     endpoints = botocore.loaders.Loader().load_data("endpoints")
     (partition,) = (p for p in endpoints["partitions"] if p["partition"] == "aws")

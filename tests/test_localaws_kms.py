@@ -3,6 +3,7 @@ real boto3 clients against the session's localaws (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ def aws(localaws: LocalAWS) -> LocalAWS:
     return localaws
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def kms(region: str = REGION) -> KMSClient:
     return boto3.client("kms", region_name=region, config=NO_RETRIES)
 

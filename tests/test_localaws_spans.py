@@ -3,6 +3,7 @@ group and CloudWatch Logs key association, with boto3 and the AWS CLI against a 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from botocore.config import Config
 from localaws import FaultSettings, LocalAWS, LocalAWSClient, admin_session
 from localaws.__main__ import parse_settings
 from localaws.logs import policy_allows_logs
+from localaws.world import local_session
 from tests.test_localaws import run_aws_cli
 from tests.test_localaws_kms import NO_RETRIES, error_of
 
@@ -37,21 +39,24 @@ def aws(localaws: LocalAWS) -> LocalAWS:
     return localaws
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def xray(region: str = REGION) -> XRayClient:
     return boto3.client("xray", region_name=region, config=NO_RETRIES)
 
 
 def own_xray(aws: LocalAWS, region: str) -> XRayClient:
     """An X-Ray client of a LocalAWS started by the test itself (not the session's)."""
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
-        "xray", region_name=region, endpoint_url=aws.endpoint_url, config=NO_RETRIES
+    return boto3.Session(botocore_session=local_session(aws.endpoint_url)).client(
+        "xray", region_name=region, config=NO_RETRIES
     )
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def kms(region: str = REGION) -> KMSClient:
     return boto3.client("kms", region_name=region, config=NO_RETRIES)
 
 
+@functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def logs(region: str = REGION) -> Any:
     return boto3.client("logs", region_name=region, config=NO_RETRIES)
 

@@ -1,0 +1,169 @@
+"""ClientFactory at organization scale: an account's clients and credentials are released when the audit or the sweep
+is done with it, clients are built concurrently (one build per client), and the audit checks accounts in a bounded
+pool with its rows in account order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import botocore.session
+import pytest
+
+from chalicelib import cli
+from chalicelib.sessions import ClientFactory
+from chalicelib.sweep import Sweeper, SweepStore, check_account
+from localaws.world import local_session
+from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, World
+
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2")
+OTHER = "333333333333"
+
+
+class CountingSession(botocore.session.Session):
+    """A botocore session that counts the clients being built at the same time (each build takes 50 ms longer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.active = 0
+        self.most_at_once = 0
+        self.built: list[tuple[str, str]] = []
+
+    def create_client(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+        try:
+            time.sleep(0.05)
+            return super().create_client(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.active -= 1
+                self.built.append((str(args[0]), str(kwargs.get("region_name"))))
+
+
+def counting_factory(world: World) -> tuple[ClientFactory, CountingSession]:
+    session = CountingSession()
+    local_session(world.aws.endpoint_url, session=session)
+    return ClientFactory("XRayGuardMember", base=session, home_account=CENTRAL), session
+
+
+def assume_roles(world: World) -> int:
+    """How many times a role was assumed (the call log names the caller's account, not the role's)."""
+    return len(world.calls("AssumeRole"))
+
+
+def test_release_forgets_the_accounts_clients_and_credentials(world: World) -> None:
+    factory, _ = counting_factory(world)
+    first = factory.xray(MEMBER, "eu-west-1")
+    other = factory.xray(OTHER, "eu-west-1")
+
+    factory.release(MEMBER)
+    again = factory.xray(MEMBER, "eu-west-1")
+
+    assert again is not first
+    assert factory.xray(OTHER, "eu-west-1") is other  # another account is untouched
+    assert assume_roles(world) == 3  # MEMBER, OTHER, MEMBER again
+    assert first.get_encryption_config()["EncryptionConfig"]["Type"] == "NONE"  # a released client still works
+    assert again.get_encryption_config()["EncryptionConfig"]["Type"] == "NONE"
+
+
+def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> None:
+    factory, session = counting_factory(world)
+    factory.ensure_access(MEMBER)
+
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(lambda _: factory.kms(MEMBER, "eu-west-1"), range(8)))
+
+    assert all(c is clients[0] for c in clients)
+    assert session.built.count(("kms", "eu-west-1")) == 1
+
+
+def test_member_clients_are_built_concurrently_home_clients_one_at_a_time(world: World) -> None:
+    factory, session = counting_factory(world)
+    factory.ensure_access(MEMBER)  # builds the STS client: the session is set up (warm) from here on
+    session.most_at_once = 0
+
+    with ThreadPoolExecutor(len(REGIONS)) as pool:
+        list(pool.map(lambda region: factory.logs(MEMBER, region), REGIONS))
+    member_at_once, session.most_at_once = session.most_at_once, 0
+    with ThreadPoolExecutor(len(REGIONS)) as pool:
+        list(pool.map(lambda region: factory.logs(CENTRAL, region), REGIONS))
+
+    assert member_at_once > 1
+    assert session.most_at_once == 1
+
+
+def set_up(world: World, accounts: tuple[str, ...]) -> None:
+    for account in accounts:
+        for region in REGIONS:
+            world.create_key(account, region)
+            world.put(account, region, Type="KMS", KeyId=APPROVED_ALIAS)
+
+
+def test_check_accounts_releases_every_account_and_keeps_account_order(world: World) -> None:
+    accounts = (MEMBER, OTHER, "444444444444", "555555555555", "666666666666")
+    set_up(world, accounts)
+    topic, _ = world.alert_inbox()
+    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
+    world.aws.app.calls.clear()
+
+    checked = list(cli.check_accounts(responder, list(accounts), parallel=3))
+    during = assume_roles(world)
+    responder.clients.ensure_access(MEMBER)
+
+    assert [account for account, _ in checked] == list(accounts)
+    assert all([r["account"] for r in rows] == [account] * len(REGIONS) for account, rows in checked)
+    assert all(r["verdict"] == "compliant" for _, rows in checked for r in rows)
+    assert during == len(accounts)  # each account's role assumed once while it was checked ...
+    assert assume_roles(world) == during + 1  # ... and nothing kept afterwards
+
+
+def test_check_accounts_reports_an_unreachable_account_in_its_place(world: World) -> None:
+    set_up(world, (MEMBER, OTHER))
+    world.aws.set_faults(fail=[f"sts:AssumeRole@{OTHER}=AccessDenied"])
+    topic, _ = world.alert_inbox()
+    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
+
+    checked = dict(cli.check_accounts(responder, [OTHER, MEMBER], parallel=2))
+
+    assert [r["verdict"] for r in checked[OTHER]] == ["error"]
+    assert [r["verdict"] for r in checked[MEMBER]] == ["compliant"] * len(REGIONS)
+
+
+def test_the_sweep_releases_the_account_it_checked(world: World) -> None:
+    set_up(world, (MEMBER,))
+    topic, _ = world.alert_inbox()
+    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
+    ddb = world.client("dynamodb")
+    ddb.create_table(
+        TableName="sweeps",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "sweep_id", "AttributeType": "S"},
+            {"AttributeName": "item", "AttributeType": "S"},
+        ],
+    )
+    store = SweepStore(ddb, "sweeps")
+    store.begin("s-1", 2)
+    sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s-1")
+    world.aws.app.calls.clear()
+
+    sweeper.sweep_account('{"sweep_id": "s-1", "account": "222222222222"}')
+    check_account(responder, MEMBER)
+
+    assert assume_roles(world) == 2  # the second check had to assume the role again
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_parallel_must_be_a_positive_whole_number(world: World, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["audit", "--parallel", value], env=world.env())
+
+    assert exited.value.code == cli.EXIT_ERROR
+    assert "--parallel" in capsys.readouterr().err
+    assert world.calls() == []
