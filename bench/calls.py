@@ -6,13 +6,15 @@ credentials and the approved key's ARN (no sts:AssumeRole, no classification Des
 admin's own set-up calls fall outside). X-Ray turns ACTIVE at once here (updating 0 s), so a revert needs one
 poll, which is also the verification read.
 
-The drift path runs one simulated minute after the previous invocation (a stepped clock, no waiting), so the
-pre-flight DescribeKey is due as in the floor; a second revert right after shows the 30 s pre-flight cache.
+Both trace stores are read on every path (README "Two trace stores, one key"): X-Ray's config, then the trace
+segment destination, and the `aws/spans` log group when spans go there. Drift is only called on a freshly
+described approved key (README "Limits"): the drift paths include one DescribeKey even with a warm cache.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Sequence
 
@@ -31,26 +33,30 @@ from chalicelib.domain import KeyInfo
 from chalicelib.keyguard import posture_book
 from chalicelib.kms import KeyDirectory
 from chalicelib.service import Responder
+from chalicelib.spans import logs_key_statement
 
-GET, DESCRIBE, PUT, PUBLISH = (
+GET, DESCRIBE, PUT, PUBLISH, DESTINATION = (
     "xray:GetEncryptionConfig",
     "kms:DescribeKey",
     "xray:PutEncryptionConfig",
     "sns:Publish",
+    "xray:GetTraceSegmentDestination",
 )
+GROUPS, ASSOCIATE = "logs:DescribeLogGroups", "logs:AssociateKmsKey"
 SIMPLE_PATHS = (
     ("own echo", "own-echo.json", 0),
     ("failed call", "failed-call-access-denied.json", 0),
-    ("compliant", COMPLIANT_EVENT, 1),
+    ("compliant (Transaction Search off)", COMPLIANT_EVENT, 2),
 )
 DRIFT_EVENT = "console-change-to-none.json"
 
 
 def revert_polls(ops: Sequence[str]) -> int | None:
-    """Number of polls if `ops` is the floor's shape Get, DescribeKey, Put, Get×N (N ≥ 1), Publish; else None."""
-    if list(ops[:3]) != [GET, DESCRIBE, PUT] or not ops or ops[-1] != PUBLISH:
+    """Number of polls if `ops` is the floor's shape Get, DescribeKey, Put, Get×N (N ≥ 1), GetTraceSegment-
+    Destination, Publish; else None."""
+    if list(ops[:3]) != [GET, DESCRIBE, PUT] or list(ops[-2:]) != [DESTINATION, PUBLISH]:
         return None
-    polls = ops[3:-1]
+    polls = ops[3:-2]
     return len(polls) if polls and all(op == GET for op in polls) else None
 
 
@@ -72,8 +78,11 @@ def run(aws: LocalAWSProcess) -> Section:
         "Counted in localaws's call log around one `Responder.on_event` per path; the responder is warm "
         "(assumed-role credentials and approved key ARN cached by a previous compliant invocation), built as "
         "`chalicelib.runtime.build` builds it, in revert mode. X-Ray turns ACTIVE at once (updating 0 s). Floor: "
-        "own echo 0, failed call 0, compliant 1 (the re-read), drift → verified revert 4 + polls (Get, "
-        "DescribeKey pre-flight, Put, Publish, plus N polls of which the last is the verification read).",
+        "own echo 0, failed call 0, compliant 2 (X-Ray's config and the trace segment destination), with "
+        "Transaction Search on 3 (+ DescribeLogGroups), drift → verified revert 5 + polls (Get, DescribeKey "
+        "afresh, Put, destination read, Publish, plus N polls of which the last is the verification read), spans "
+        "drift → verified association 7 (Get, destination, DescribeLogGroups, DescribeKey afresh, AssociateKmsKey, "
+        "DescribeLogGroups to verify, Publish).",
     )
     for label, event, floor in SIMPLE_PATHS:
         start = aws.call_count()
@@ -84,11 +93,8 @@ def run(aws: LocalAWSProcess) -> Section:
         )
         section.details.append(f"- {label} (`{event}` → {summary['decision']}): {compact(ops)}")
 
-    # The floor's revert (pre-flight due), then one right after it: context for the 30 s pre-flight cache.
-    for label, gap, judged in (
-        ("drift → verified revert", 60.0, True),
-        ("revert < 30 s after the last (pre-flight cached)", 0.0, False),
-    ):
+    # Two reverts in a row: the second one describes the approved key afresh too (never from the cache).
+    for label, gap in (("drift → verified revert", 60.0), ("a second revert right after (key described afresh)", 0.0)):
         aws.world.put(MEMBER, MEMBER_REGION, Type="NONE")
         clock.advance(gap)
         start = aws.call_count()
@@ -100,16 +106,49 @@ def run(aws: LocalAWSProcess) -> Section:
         section.rows.append(
             Row(
                 f"AWS calls: {label}",
-                f"{len(ops)} = 4 + {polls} poll(s)" if polls is not None else str(len(ops)),
-                "floor 4 + polls",
+                f"{len(ops)} = 5 + {polls} poll(s)" if polls is not None else str(len(ops)),
+                "floor 5 + polls",
                 "—",
-                "= floor" if judged else "—",
-                (polls is not None and outcome == "reverted") if judged else None,
+                "= floor",
+                polls is not None and outcome == "reverted",
             )
         )
+    spans_rows(aws, responder, section)
     posture_rows(aws, responder, section)
     section.seconds = time.perf_counter() - started
     return section
+
+
+SPANS_COMPLIANT = [GET, DESTINATION, GROUPS]
+SPANS_REVERT = [GET, DESTINATION, GROUPS, DESCRIBE, ASSOCIATE, GROUPS, PUBLISH]
+
+
+def spans_rows(aws: LocalAWSProcess, responder: Responder, section: Section) -> None:
+    """The second store: Transaction Search on with aws/spans on the approved key, then the key taken off it."""
+    world = aws.world
+    kms = world.kms(MEMBER, MEMBER_REGION)
+    root = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MEMBER}:root"}, "Action": "kms:*", "Resource": "*"}
+    logs_statement = logs_key_statement("aws", MEMBER_REGION, MEMBER, "amazonaws.com")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [root, logs_statement]})
+    key_id = kms.describe_key(KeyId=APPROVED_ALIAS)["KeyMetadata"]["KeyId"]
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy)  # CloudWatch Logs may use it for aws/spans
+    world.client("xray", MEMBER, MEMBER_REGION).update_trace_segment_destination(Destination="CloudWatchLogs")
+    logs = world.client("logs", MEMBER, MEMBER_REGION)
+    for label, event, floor, before in (
+        ("spans drift (aws/spans without a key) → verified association", "spans-key-disassociated.json",
+         SPANS_REVERT, lambda: logs.disassociate_kms_key(logGroupName="aws/spans")),
+        ("compliant (Transaction Search on)", "transaction-search-enabled.json", SPANS_COMPLIANT, lambda: None),
+    ):  # fmt: skip
+        before()
+        start = aws.call_count()
+        summary = responder.on_event(load_event(event))
+        ops = aws.calls_since(start)
+        section.details.append(
+            f"- {label} (`{event}` → {summary['decision']}, {summary.get('outcome')}): {compact(ops)}"
+        )
+        section.rows.append(
+            Row(f"AWS calls: {label}", str(len(ops)), f"floor {len(floor)}", "—", "= floor", ops == floor)
+        )
 
 
 # What key posture adds (README "The key guard"): per key, once per sweep_account invocation / audit run / scheduled
