@@ -17,7 +17,7 @@ help:
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34.0 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
