@@ -33,8 +33,10 @@ from chalicelib.sweep import check_account, list_accounts
 from chalicelib.text import safe_text
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-# Accounts checked at once, each with its (up to 17) regions on threads of its own: bench/audit.py measures it.
-DEFAULT_PARALLEL = 4
+# Accounts checked at once, each with its (up to 17) regions on threads of its own. bench/audit.py finds the audit
+# bound by its own CPU (mostly building each account's botocore clients), so more at once adds memory, not speed,
+# unless AWS answers slowly.
+DEFAULT_PARALLEL = 2
 # Both trace stores: X-Ray's EncryptionConfig, then Transaction Search's aws/spans; `verdict` and `outcome` are the
 # region's overall ones (README "Audit rows").
 COLUMNS = (
@@ -62,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--fix", action="store_true", help="revert drift to the approved key (verified)")
     audit.add_argument("--yes", action="store_true", help="confirm --fix")
     audit.add_argument(
-        "--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="N", help="accounts checked at once (default 4)"
+        "--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="N", help="accounts checked at once (default 2)"
     )
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
     return parser
