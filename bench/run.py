@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import calls, coldstart, latency, memory, package, sweep
+from bench import audit, calls, coldstart, latency, memory, package, sweep
 from bench.aws import LocalAWSProcess
 from bench.report import ROOT, Section, failed, machine, render_markdown, render_terminal
 
@@ -25,6 +25,7 @@ ONLINE: dict[str, Callable[[LocalAWSProcess], Section]] = {
     "latency": latency.run,
     "sweep": sweep.run,
     "memory": memory.run,
+    "audit": audit.run,
 }
 
 

@@ -43,8 +43,10 @@ from chalicelib.sweep import check_account, list_accounts, unreachable_coverage
 from chalicelib.text import safe_text
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-# Accounts checked at once, each with its (up to 17) regions on threads of its own: bench/audit.py measures it.
-DEFAULT_PARALLEL = 4
+# Accounts checked at once, each with its (up to 17) regions on threads of its own. bench/audit.py finds the audit
+# bound by its own CPU (mostly building each account's botocore clients), so more at once adds memory, not speed,
+# unless AWS answers slowly.
+DEFAULT_PARALLEL = 2
 # Both trace stores: X-Ray's EncryptionConfig, then Transaction Search's aws/spans; `verdict` and `outcome` are the
 # region's overall ones (README "Audit rows"); `coverage` says whether its events reach xray-guard.
 COLUMNS = (
@@ -82,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 also when a region's events cannot be shown to reach xray-guard (coverage other than 'events')",
     )
     audit.add_argument(
-        "--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="N", help="accounts checked at once (default 4)"
+        "--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="N", help="accounts checked at once (default 2)"
     )
     audit.add_argument("--debug", action="store_true", help="on an unexpected error, also print the traceback")
     audit.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -76,3 +77,9 @@ class World(LocalWorld):
 def world(localaws: LocalAWS) -> World:
     localaws.reset()
     return World(localaws)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything imported and collected lives for the whole run: keep the garbage collector from walking it again
+    on every full collection (the tests build thousands of botocore clients, which only cyclic collection frees)."""
+    gc.freeze()
