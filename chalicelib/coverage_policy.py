@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.events import CLOUDTRAIL_SOURCES
+
 EVENTS = "events"
 SWEEP_ONLY = "sweep-only"
 UNKNOWN = "unknown"
@@ -39,8 +41,9 @@ ACTIVE_RULE_STATES = frozenset({"ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEME
 # (EventBridge and CloudTrail common errors), EC2 UnauthorizedOperation.
 DENIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
-# The CloudTrail event sources of the calls the shared pattern matches (chalicelib/events.py PATTERN).
-EVENT_SOURCES = ("xray.amazonaws.com", "logs.amazonaws.com")
+# The CloudTrail event sources of the calls the shared pattern matches (chalicelib/events.py PATTERN): X-Ray and
+# CloudWatch Logs for the two stores, KMS for the key guard. A trail that leaves one out is a gap.
+EVENT_SOURCES = CLOUDTRAIL_SOURCES
 
 
 @dataclass(frozen=True)

@@ -276,13 +276,13 @@ class Actor:
         return "unknown"
 
 
-SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+SEVERITY_ORDER = (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 
 
-def worst_severity(*severities: str | None) -> str | None:
+def worst_severity(*severities: Severity | str | None) -> Severity | None:
     """The worst of the given alert severities (None ignored), None when none is given."""
     given = [s for s in severities if s is not None]
-    return max(given, key=SEVERITY_ORDER.index) if given else None
+    return max((Severity(s) for s in given), key=SEVERITY_ORDER.index) if given else None
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ class PostureProblem:
 
     rule: str  # P1 | P2 | P3 | rotation
     words: str
-    severity: str  # critical | high | medium
+    severity: Severity
 
 
 class PostureStatus(StrEnum):
@@ -329,7 +329,7 @@ class KeyPosture:
         return "ok"
 
     @property
-    def severity(self) -> str | None:
+    def severity(self) -> Severity | None:
         """The worst problem's severity (None when ok or unknown)."""
         return worst_severity(*(p.severity for p in self.problems))
 

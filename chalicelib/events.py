@@ -99,6 +99,8 @@ _SOURCES = {
     "aws.kms": ("kms.amazonaws.com", KMS_EVENTS),
 }
 KMS_SOURCE = "kms.amazonaws.com"
+# The CloudTrail event sources the shared pattern listens to: a trail must record all of them (event coverage).
+CLOUDTRAIL_SOURCES = tuple(event_source for event_source, _names in _SOURCES.values())
 
 _ACCOUNT = r"^[0-9]{12}$"  # [0-9], not \d: pydantic's regex engine matches every Unicode digit with \d
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"

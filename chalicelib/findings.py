@@ -60,7 +60,7 @@ class KeyFinding:
     event_name: str | None = None
     posture: KeyPosture | None = None  # None: not read by this check (a sweep leaves another account's key to
     # scheduled_sweep; an event reads only what it changed)
-    severity: str | None = None  # the key's own alert (KMS events); None: informational only
+    severity: Severity | None = None  # the key's own alert (KMS events); None: informational only
     headline: str = ""
     words: tuple[str, ...] = ()  # what it means, in plain words
     undo: tuple[str, ...] = ()  # the key owner's commands (xray-guard never runs them)
@@ -130,6 +130,12 @@ class Finding:
         """The region's severity, or the key's own alert when that is worse (a KMS event)."""
         region = severity(self.verdict, self.outcome)
         return Severity(worst_severity(region, self.key.severity if self.key else None) or region)
+
+    @property
+    def is_news(self) -> bool:
+        """Worth an alert: the region is not compliant, or the key's own alert leads (a KMS event, e.g. the all-clear
+        after EnableKey). A compliant region is otherwise news only to Security Hub (to close its finding)."""
+        return self.outcome is not Outcome.COMPLIANT or self.key_alert
 
     @property
     def key_alert(self) -> bool:

@@ -26,6 +26,7 @@ from chalicelib.domain import (
     MissingKey,
     Outcome,
     PostureStatus,
+    Severity,
     SpansState,
     Target,
     Trigger,
@@ -65,7 +66,7 @@ def posture_book(responder: Responder, *, fix_rotation: bool, foreign_keys: bool
     """A book for one sweep_account invocation (foreign_keys False: keys of other accounts, and the approved keys
     configured by ARN, are scheduled_sweep's, read once per sweep), one audit run or one scheduled sweep."""
     settings = responder.settings
-    central = {r for r in (settings.kms_key, *settings.kms_keys.values()) if r.startswith("arn:") and ":key/" in r}
+    central = {ref for ref in settings.central_key_refs if ":key/" in ref}  # an alias ARN's key is known only by a read
     return PostureBook(
         KeyPostureReader(responder.clients.kms),
         accounts=known_accounts(responder),
@@ -132,8 +133,7 @@ class KeyGuard:
             api_calls=list(calls),  # this event's own calls; the region check logs its own line
             **base,
         )
-        if finding.outcome is not Outcome.COMPLIANT or (finding.key and finding.key.severity is not None):
-            self._r.alert(finding)
+        self._r.alert(finding)  # each destination takes what is news to it (Finding.is_news; Security Hub: every store)
         return {
             "decision": finding.verdict.value,
             "outcome": finding.outcome.value,
@@ -177,13 +177,15 @@ class KeyGuard:
         return KeyDirectory(self._r.clients.kms(key_account(arn) or "", arn.split(":")[3])).describe(arn)
 
     def _a_store_uses(self, target: Target, arn: str) -> bool:
-        """One read of the region's stores: does X-Ray or aws/spans use this key?"""
+        """One read of the region's stores: does X-Ray or aws/spans use this key? (The check that follows re-reads
+        them on purpose: it judges the state after the key settled, not before.)"""
         xray = XRayEncryption(self._r.clients.xray(target.account, target.region)).get()
         if xray.type is EncryptionType.KMS and xray.key_arn == arn:
             return True
-        spans = SpansStore(
-            self._r.clients.xray(target.account, target.region), self._r.clients.logs(target.account, target.region)
-        ).read(log_group_when_off=False)
+        clients, account, region = self._r.clients, target.account, target.region
+        spans = SpansStore(clients.xray(account, region), lambda: clients.logs(account, region)).read(
+            log_group_when_off=False
+        )
         return spans.group_exists and spans.key_arn == arn
 
     def _settled(self, change: EncryptionChange, key: KeyInfo | MissingKey, arn: str) -> KeyInfo | MissingKey:
@@ -272,7 +274,7 @@ class KeyGuard:
             key.state,
             key.deletion_date,
             change.event_name,
-            severity="critical",
+            severity=Severity.CRITICAL,
             headline="X-Ray approved alias points to a key that fails",
             words=words,
             undo=undo,
@@ -300,7 +302,7 @@ class KeyGuard:
             None,
             None,
             change.event_name,
-            severity="high",
+            severity=Severity.HIGH,
             headline="X-Ray approved KMS alias deleted",
             words=(reason,),
             undo=undo,
@@ -360,12 +362,12 @@ def key_alert(
     words: tuple[str, ...]
     if isinstance(key, MissingKey):
         words = (f"{key.unusable_reason}: X-Ray stops storing trace data under it.", REVOCATION_LEVER)
-        return KeyFinding(key.ref, None, None, event, posture, "critical", "X-Ray KMS key gone", words)
+        return KeyFinding(key.ref, None, None, event, posture, Severity.CRITICAL, "X-Ray KMS key gone", words)
     base = KeyFinding(key.arn, key.state, key.deletion_date, event, posture)
     if not key.usable:
         return dataclasses.replace(
             base,
-            severity="critical",
+            severity=Severity.CRITICAL,
             headline=_unusable_headline(key.state),
             words=_unusable_words(key, xray, spans, shared),
             undo=_undo(key, region),
@@ -379,14 +381,14 @@ def key_alert(
         )
         return dataclasses.replace(
             base,
-            severity="high",
+            severity=Severity.HIGH,
             headline=f"X-Ray KMS key {event} not yet visible",
             words=words,
             undo=(_enable(key, region),),
         )
     if event == "EnableKey":
         words = (f"{key.arn} is usable again ({key.state}): X-Ray can store trace data under it.",)
-        return dataclasses.replace(base, severity="info", headline="X-Ray KMS key usable again", words=words)
+        return dataclasses.replace(base, severity=Severity.INFO, headline="X-Ray KMS key usable again", words=words)
     if posture is not None and posture.status is not PostureStatus.OK:
         return _posture_alert(base, key, posture, region)
     return base
@@ -401,7 +403,11 @@ def _posture_alert(base: KeyFinding, key: KeyInfo, posture: KeyPosture, region: 
             "IAM policies (xray-guard's role included) no longer apply to the key.",
         )
         return dataclasses.replace(
-            base, severity="high", headline=f"X-Ray KMS key unreadable after {event}", words=words, undo=(read_policy,)
+            base,
+            severity=Severity.HIGH,
+            headline=f"X-Ray KMS key unreadable after {event}",
+            words=words,
+            undo=(read_policy,),
         )
     if event == "DisableKeyRotation":
         undo = (f"aws kms enable-key-rotation --key-id {key.primary_arn or key.arn} --region {region}",)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.domain import KeyPosture, PostureProblem, RotationStatus
+from chalicelib.domain import KeyPosture, PostureProblem, RotationStatus, Severity
 
 DECRYPT_CAPABLE = ("kms:Decrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy")
 XRAY_SERVICE = "xray.amazonaws.com"
@@ -72,7 +72,9 @@ def judge(
     for name, document in sorted(policies.items()):
         statements = _statements(name, document)
         if name == "default" and not any(_is_root_statement(s, org.key_owner) for s in statements):
-            problems.append(PostureProblem("P1", "no account-root statement; IAM policies no longer apply", "high"))
+            problems.append(
+                PostureProblem("P1", "no account-root statement; IAM policies no longer apply", Severity.HIGH)
+            )
         problems += [p for i, s in enumerate(statements) if (p := _p2(name, i, s, org)) is not None]
         problems += [p for i, s in enumerate(statements) if (p := _p3(name, i, s)) is not None]
     problems += judge_rotation(rotation)
@@ -83,10 +85,10 @@ def judge_rotation(rotation: RotationStatus | None) -> list[PostureProblem]:
     if rotation is None:
         return []
     if not rotation.enabled:
-        return [PostureProblem("rotation", "automatic key rotation is off", "medium")]
+        return [PostureProblem("rotation", "automatic key rotation is off", Severity.MEDIUM)]
     if rotation.period_days is not None and rotation.period_days > MAX_ROTATION_DAYS:
         words = f"rotation period is {rotation.period_days} days (over {MAX_ROTATION_DAYS})"
-        return [PostureProblem("rotation", words, "medium")]
+        return [PostureProblem("rotation", words, Severity.MEDIUM)]
     return []
 
 
@@ -227,7 +229,7 @@ def _p2(name: str, index: int, statement: Mapping[str, Any], org: Organization) 
     )
     if org.organization_id is None and _ORG_KEY in json.dumps(statement.get("Condition", {})).lower():
         words += " (XRAY_GUARD_ORGANIZATION_ID is not set, so no aws:PrincipalOrgID value can be confirmed as yours)"
-    return PostureProblem("P2", words, "critical")
+    return PostureProblem("P2", words, Severity.CRITICAL)
 
 
 def _p3(name: str, index: int, statement: Mapping[str, Any]) -> PostureProblem | None:
@@ -242,4 +244,4 @@ def _p3(name: str, index: int, statement: Mapping[str, Any]) -> PostureProblem |
     if not extra:
         return None
     words = f"{_where(name, index, statement)} lets X-Ray do more than kms:GenerateDataKey and kms:Decrypt: "
-    return PostureProblem("P3", words + ", ".join(extra), "medium")
+    return PostureProblem("P3", words + ", ".join(extra), Severity.MEDIUM)

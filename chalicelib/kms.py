@@ -172,8 +172,3 @@ class PostureBook:
                 org = Organization(key.account, self._accounts, self._organization_id)
                 result.append(self._reader.read(key, org, fix_rotation=self._fix_rotation))
             return result[0]
-
-    def read(self) -> dict[str, KeyPosture]:
-        """Every posture read so far, by key ARN."""
-        with self._lock:
-            return {arn: result[0] for arn, (_lock, result) in self._keys.items() if result}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import Actor, EncryptionState, Outcome, Verdict, worst_severity
+from chalicelib.domain import Actor, EncryptionState, Outcome, Severity, Verdict, worst_severity
 from chalicelib.findings import Finding
 from chalicelib.storm import SUMMARY_EVERY, WINDOW_SECONDS, StormRecap
 from chalicelib.text import chat_code, chat_text, clip, safe_text
@@ -46,10 +46,10 @@ _HEADLINES = {
     (Outcome.ALERTED, Verdict.DRIFT_SPANS_OTHER_KEY): "X-Ray spans (aws/spans) use an unapproved KMS key",
 }
 _EMOJI = {
-    "critical": ":rotating_light:",
-    "high": ":warning:",
-    "medium": ":warning:",
-    "low": ":white_check_mark:",
+    Severity.CRITICAL: ":rotating_light:",
+    Severity.HIGH: ":warning:",
+    Severity.MEDIUM: ":warning:",
+    Severity.LOW: ":white_check_mark:",
 }
 
 
@@ -166,8 +166,10 @@ def _spans_lines(finding: Finding) -> list[str]:
     spans = finding.spans
     if spans is None:
         return ["Spans:    not checked"]
+    if spans.verdict is Verdict.COMPLIANT and spans.outcome is Outcome.COMPLIANT:
+        return [f"Spans:    {spans.reason} (compliant)"]
     before = spans.before.describe() if spans.before else "not read"
-    lines = [f"Spans:    {before} -> {spans.verdict.value}, {spans.outcome.value}"]
+    lines = [f"Spans:    {spans.reason}", f"          found: {before}; {spans.verdict.value}, {spans.outcome.value}"]
     if spans.after is not None and spans.after != spans.before:
         lines.append(f"          now: {spans.after.describe()}")
     if spans.detail:
@@ -390,9 +392,9 @@ def digest_message(
     checks = sum(counts.values())
     reverted = sum(row["outcome"] == Outcome.REVERTED.value for row in bad)
     failed = sum(row["outcome"] in {Outcome.REVERT_FAILED.value, Outcome.ERROR.value} for row in bad)
-    worst = "critical" if failed or failed_accounts else ("high" if len(bad) > reverted else "low")
-    if gaps and worst == "low":
-        worst = "medium"  # nothing is wrong yet, but a change there would wait for the next sweep
+    worst = Severity.CRITICAL if failed or failed_accounts else (Severity.HIGH if len(bad) > reverted else Severity.LOW)
+    if gaps and worst is Severity.LOW:
+        worst = Severity.MEDIUM  # nothing is wrong yet, but a change there would wait for the next sweep
     keys = sorted(
         (row for r in results.values() for row in r.get("key_posture", [])),
         key=lambda row: (row["account"], row["key"]),
@@ -483,7 +485,7 @@ def _digest_chatbot(
     sweep_id: str,
     title: str,
     *,
-    worst: str,
+    worst: Severity,
     count_text: str,
     bad: list[Mapping[str, Any]],
     failed_accounts: Mapping[str, str],
@@ -598,9 +600,9 @@ def storm_recap_message(recap: StormRecap) -> Message:
         "id": f"storm-recap-{recap.window}",
         "content": {
             "textType": "client-markdown",
-            "title": f"{_EMOJI['high']} [HIGH] {title}",
+            "title": f"{_EMOJI[Severity.HIGH]} [HIGH] {title}",
             "description": "\n".join(lines[:20]),
-            "keywords": ["high", "storm-recap"],
+            "keywords": [Severity.HIGH.value, "storm-recap"],
         },
         "metadata": {"threadId": f"xray-guard-storm-{recap.window}", "summary": title[:SUBJECT_LIMIT]},
     }
@@ -612,5 +614,5 @@ def storm_recap_message(recap: StormRecap) -> Message:
             "sqs": machine,
             "lambda": machine,
         },
-        attributes=attributes("high", "multiple", "multiple", "storm-recap"),
+        attributes=attributes(Severity.HIGH, "multiple", "multiple", "storm-recap"),
     )

@@ -11,8 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from chalicelib.coverage import destination_for
 from chalicelib.domain import (
     SPANS_LOG_GROUP,
     Action,
@@ -56,8 +57,10 @@ from chalicelib.sinks.eventbridge import EventBridgeSink
 from chalicelib.sinks.securityhub import SecurityHubSink, now_utc
 from chalicelib.sinks.sns import SnsSink
 from chalicelib.spans import SpansStore, logs_key_statement
-from chalicelib.storm import MemoryStorm, StormControl, TableStorm
+from chalicelib.storm import MemoryStorm, StormControl
 from chalicelib.xray import XRayEncryption
+
+T = TypeVar("T")
 
 # How long a DescribeKey of the approved key may CONFIRM compliance. Anything else (a drift verdict, a write)
 # resolves the key afresh: aliases get re-pointed when keys rotate, and a cached ARN would then be the retired key.
@@ -119,12 +122,11 @@ class Responder:
         self.settings = settings
         self.clients = clients
         self.sleep = sleep
-        self._sleep = sleep
         self._clock = clock
         self.now = now
-        self._now = now
         self._approved = ApprovedKeys(clock)
         self._storm: StormControl = storm or MemoryStorm()
+        self._sns_sink: SnsSink | None = None
         self.sinks: list[Sink] = list(sinks) if sinks is not None else self._configured_sinks()
         self._deliveries: Deliveries = deliveries or MemoryDeliveries()
 
@@ -136,24 +138,28 @@ class Responder:
             SinkName.SECURITY_HUB: lambda: SecurityHubSink(
                 lambda account, region: clients.client(account, region, "securityhub"), clients.partition_of, now_utc
             ),
+            # The central bus: XRAY_GUARD_CENTRAL_BUS_ARN, else the default bus where xray-guard runs (as coverage).
             SinkName.EVENTBRIDGE: lambda: EventBridgeSink(
-                lambda: f"arn:{clients.partition}:events:{clients.region}:{clients.home_account()}:event-bus/default",
-                lambda: clients.client(clients.home_account(), clients.region, "events"),
+                lambda: destination_for(settings, clients).bus_arn,
+                lambda: clients.client(clients.home_account(), destination_for(settings, clients).bus_region, "events"),
             ),
         }
         return [made[name]() for name in settings.sinks if name is not SinkName.SNS or settings.topic_arn]
 
     def _sns(self) -> SnsSink:
-        settings, clients = self.settings, self.clients
-        region = settings.topic_region  # raises ConfigError when no topic is configured
-        return SnsSink(
-            str(settings.topic_arn),
-            lambda: clients.home_sns(region),
-            storm=self._storm,
-            mode=settings.mode,
-            failure_queue_url=settings.failure_queue_url,
-            sqs=lambda: clients.home_sqs(region),
-        )
+        """The alert topic's sink, made once: findings, digests and recaps share it (and its storm control)."""
+        if self._sns_sink is None:
+            settings, clients = self.settings, self.clients
+            region = settings.topic_region  # raises ConfigError when no topic is configured
+            self._sns_sink = SnsSink(
+                str(settings.topic_arn),
+                lambda: clients.home_sns(region),
+                storm=self._storm,
+                mode=settings.mode,
+                failure_queue_url=settings.failure_queue_url,
+                sqs=lambda: clients.home_sqs(region),
+            )
+        return self._sns_sink
 
     # -- the event trigger -------------------------------------------------------------------------
 
@@ -203,8 +209,7 @@ class Responder:
     def _is_central_key(self, change: EncryptionChange) -> bool:
         """A KMS event about an approved key configured by ARN (a central key): every account using it is affected,
         so its owner's account need not be in an explicit XRAY_GUARD_ACCOUNTS list."""
-        refs = {self.settings.kms_key, *self.settings.kms_keys.values()}
-        return change.about_key and change.key_ref is not None and change.key_ref in refs
+        return change.about_key and change.key_ref in self.settings.approved_key_refs
 
     def alert(self, finding: Finding) -> None:
         """Send a finding to every destination that wants it (XRAY_GUARD_SINKS). Raises SinkFailed naming each that
@@ -216,8 +221,6 @@ class Responder:
 
         A recap that cannot be sent stays unmarked and is tried again by the next sweep; it never stops the sweep.
         """
-        if not isinstance(self._storm, TableStorm):
-            return 0
         sent = 0
         try:
             for recap in self._storm.closed_windows():
@@ -282,7 +285,7 @@ class Responder:
                 )
             except AwsCallError as e:
                 finding = dataclasses.replace(
-                    template, reason=f"could not check: {e.code}", observed_at=self._now(), detail=str(e)
+                    template, reason=f"could not check: {e.code}", observed_at=self.now(), detail=str(e)
                 )
         emit(
             "decision",
@@ -369,7 +372,7 @@ class Responder:
                     before=before,
                     after=state,
                     approved_key_arn=_arn(approved),
-                    observed_at=self._now(),
+                    observed_at=self.now(),
                     detail=f"still UPDATING after {self.settings.activation_timeout_seconds:g}s",
                 )
                 return stuck, approved, fresh
@@ -388,10 +391,10 @@ class Responder:
             assert fresh
             assert isinstance(approved, KeyInfo)
             outcome, after, detail = self._revert(xray, approved)
-            reverted = dataclasses.replace(result, outcome=outcome, after=after, detail=detail, observed_at=self._now())
+            reverted = dataclasses.replace(result, outcome=outcome, after=after, detail=detail, observed_at=self.now())
             return reverted, approved, fresh
         outcome = Outcome.COMPLIANT if action is Action.NOTHING else Outcome.ALERTED
-        return dataclasses.replace(result, outcome=outcome, observed_at=self._now()), approved, fresh
+        return dataclasses.replace(result, outcome=outcome, observed_at=self.now()), approved, fresh
 
     def _check_spans(
         self,
@@ -408,7 +411,7 @@ class Responder:
         """The second store. `thorough` (sweep, audit, spans events) also reads a dormant `aws/spans`; `wait`
         (events) waits, bounded, for a just-enabled Transaction Search to create `aws/spans`."""
         account, region = target.account, target.region
-        store = SpansStore(self.clients.xray(account, region), self.clients.logs(account, region))
+        store = SpansStore(self.clients.xray(account, region), lambda: self.clients.logs(account, region))
         before = store.read(log_group_when_off=thorough)
         state = before
         if wait and state.destination is SpansDestination.CLOUDWATCH_LOGS and not state.group_exists:
@@ -446,14 +449,9 @@ class Responder:
 
     def _await_spans_group(self, store: SpansStore, state: SpansState) -> SpansState:
         """Transaction Search was just switched on: wait (bounded) for X-Ray to create `aws/spans`, then judge it."""
-        deadline = self._clock() + self.settings.activation_timeout_seconds
-        delay = POLL_FIRST_DELAY
-        while self._clock() < deadline:
-            self._sleep(max(0.0, min(delay, deadline - self._clock())))
-            exists, key = store.log_group()
-            if exists:
-                return dataclasses.replace(state, group_exists=True, key_arn=key)
-            delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
+        exists, key = self._poll(store.log_group, lambda group: group[0])
+        if exists:
+            return dataclasses.replace(state, group_exists=True, key_arn=key)
         emit("spans-group-absent", note=f"{SPANS_LOG_GROUP} still absent; the sweep will judge it")
         return state
 
@@ -488,14 +486,17 @@ class Responder:
 
     def _await_active(self, xray: XRayEncryption) -> EncryptionState:
         """Poll GetEncryptionConfig with backoff until ACTIVE or the activation timeout."""
+        return self._poll(xray.get, lambda state: state.status is EncryptionStatus.ACTIVE)
+
+    def _poll(self, read: Callable[[], T], done: Callable[[T], bool]) -> T:
+        """Read with backoff (0.2 s growing to 0.5 s) until `done` or XRAY_GUARD_ACTIVATION_TIMEOUT; the last read."""
         deadline = self._clock() + self.settings.activation_timeout_seconds
         delay = POLL_FIRST_DELAY
         while True:
-            remaining = deadline - self._clock()
-            self._sleep(max(0.0, min(delay, remaining)))
-            state = xray.get()
-            if state.status is EncryptionStatus.ACTIVE or self._clock() >= deadline:
-                return state
+            self.sleep(max(0.0, min(delay, deadline - self._clock())))
+            value = read()
+            if done(value) or self._clock() >= deadline:
+                return value
             delay = min(delay * POLL_GROWTH, POLL_MAX_DELAY)
 
 
@@ -546,7 +547,3 @@ def needs_retry(finding: Finding, mode: Mode) -> bool:
 def _safe_id(raw: object) -> str | None:
     value = raw.get("id") if isinstance(raw, Mapping) else None
     return value[:128] if isinstance(value, str) else None
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, default=str)

@@ -173,6 +173,17 @@ class Settings(BaseModel):
         return self.kms_keys.get(region, self.kms_key)
 
     @property
+    def approved_key_refs(self) -> frozenset[str]:
+        """Every configured approved key reference (the default and the per-region ones)."""
+        return frozenset({self.kms_key, *self.kms_keys.values()})
+
+    @property
+    def central_key_refs(self) -> tuple[str, ...]:
+        """The approved keys configured by ARN (a central key, possibly of another account), sorted: their posture is
+        read once per sweep by scheduled_sweep with the owner's credentials."""
+        return tuple(sorted(ref for ref in self.approved_key_refs if ref.startswith("arn:")))
+
+    @property
     def topic_region(self) -> str:
         if self.topic_arn is None:
             raise ConfigError("XRAY_GUARD_TOPIC_ARN: is required to send alerts (allowed: an SNS topic ARN)")

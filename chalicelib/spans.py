@@ -7,6 +7,8 @@ ACTIVE, no key), botocore logs model (DescribeLogGroups → LogGroup.kmsKeyId; A
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import SPANS_LOG_GROUP, SpansDestination, SpansState
@@ -52,9 +54,13 @@ def logs_key_statement(
 class SpansStore:
     """Reads where X-Ray sends spans and how `aws/spans` is encrypted; puts the approved key on `aws/spans`."""
 
-    def __init__(self, xray: XRayClient, logs: CloudWatchLogsClient) -> None:
+    def __init__(self, xray: XRayClient, logs: Callable[[], CloudWatchLogsClient]) -> None:
         self._xray = xray
-        self._logs = logs
+        self._logs_client = logs  # made on first use: with Transaction Search off an event never reads the group
+
+    @functools.cached_property
+    def _logs(self) -> CloudWatchLogsClient:
+        return self._logs_client()
 
     def read(self, *, log_group_when_off: bool) -> SpansState:
         """The store's state. The log group is read when spans go to it, or (`log_group_when_off`, sweep and audit)

@@ -64,6 +64,12 @@ class StormRecap:
 class StormControl(Protocol):
     def record(self, drift: SuppressedDrift, *, alert_mode: bool) -> StormVerdict: ...
 
+    def closed_windows(self) -> list[StormRecap]:
+        """Closed hours whose held-back drifts still need a recap."""
+        ...
+
+    def mark_recapped(self, window: int) -> None: ...
+
 
 @dataclass
 class _Policy:
@@ -77,7 +83,17 @@ class _Policy:
         return (count - self.limit - 1) % self.summary_every == 0, True
 
 
-class MemoryStorm:
+class _NoRecaps:
+    """Per-container counting names what it held back in its next in-band summary: no scheduled recap."""
+
+    def closed_windows(self) -> list[StormRecap]:
+        return []
+
+    def mark_recapped(self, window: int) -> None:
+        del window  # nothing is ever recapped here
+
+
+class MemoryStorm(_NoRecaps):
     """Per-container counting, for deployments without the central table."""
 
     def __init__(

@@ -115,7 +115,7 @@ def central_keys(responder: Responder) -> dict[str, dict[str, Any]]:
     per sweep by scheduled_sweep with its owner's credentials (the home account's own, or its XRayGuardMember).
     Every account/region using such a key is affected by what is found."""
     settings = responder.settings
-    refs = sorted({r for r in (settings.kms_key, *settings.kms_keys.values()) if r.startswith("arn:")})
+    refs = settings.central_key_refs
     if not refs:
         return {}
     book = posture_book(responder, fix_rotation=settings.fix_key_rotation, foreign_keys=True)
@@ -168,13 +168,6 @@ class SweepStore:
         }
         self._table.put(sweep_id, "#meta", attributes)
 
-    def central_keys(self, sweep_id: str) -> dict[str, dict[str, Any]]:
-        """What scheduled_sweep found about the central keys (the `#meta` item; Query, as the fan-in reads)."""
-        for item in self._table.partition(sweep_id, prefix="#meta"):
-            found: dict[str, dict[str, Any]] = json.loads(item.get("central_keys", {}).get("S", "{}"))
-            return found
-        return {}
-
     def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> bool:
         """Store one account's result once; return True if it was the last account of the sweep."""
         try:
@@ -186,11 +179,17 @@ class SweepStore:
         attrs = self._table.update(sweep_id, "#meta", "ADD done :one", {":one": {"N": "1"}}, ReturnValues="ALL_NEW")
         return int(attrs["done"]["N"]) >= int(attrs.get("expected", {"N": "0"})["N"])
 
-    def results(self, sweep_id: str) -> dict[str, dict[str, Any]]:
-        return {
-            item["item"]["S"].removeprefix("account#"): json.loads(item["result"]["S"])
-            for item in self._table.partition(sweep_id, prefix="account#")
-        }
+    def outcome(self, sweep_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The sweep's results by account, and what scheduled_sweep found about the central keys, in one read."""
+        results: dict[str, dict[str, Any]] = {}
+        central: dict[str, dict[str, Any]] = {}
+        for item in self._table.partition(sweep_id):
+            name = item["item"]["S"]
+            if name.startswith("account#"):
+                results[name.removeprefix("account#")] = json.loads(item["result"]["S"])
+            elif name == "#meta":
+                central = json.loads(item.get("central_keys", {}).get("S", "{}"))
+        return results, central
 
 
 def account_result(findings: Sequence[Finding]) -> dict[str, Any]:
@@ -299,8 +298,8 @@ class Sweeper:
             self.publish_digest(message.sweep_id)
 
     def publish_digest(self, sweep_id: str) -> None:
-        results = self._store.results(sweep_id)
-        self._responder.deliver(digest_message(sweep_id, results, self._store.central_keys(sweep_id)))
+        results, central_keys = self._store.outcome(sweep_id)
+        self._responder.deliver(digest_message(sweep_id, results, central_keys))
         emit("sweep-digest", sweep_id=sweep_id, accounts=len(results))
 
 

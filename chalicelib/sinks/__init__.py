@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +41,9 @@ class Sink(Protocol):
 class Deliveries(Protocol):
     """Which destinations already accepted an event (so a Lambda retry does not send it twice)."""
 
-    def accepted(self, event_id: str) -> set[str]: ...
+    def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
+        """Which of these destinations already accepted the event."""
+        ...
 
     def record(self, event_id: str, sink: SinkName) -> None: ...
 
@@ -54,11 +56,12 @@ class MemoryDeliveries:
     _seen: dict[tuple[str, str], float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def accepted(self, event_id: str) -> set[str]:
+    def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
         now = self.clock()
+        names = {sink.value for sink in sinks}
         with self._lock:
             self._seen = {k: t for k, t in self._seen.items() if now - t < DELIVERY_TTL_SECONDS}
-            return {sink for (event, sink) in self._seen if event == event_id}
+            return {sink for (event, sink) in self._seen if event == event_id and sink in names}
 
     def record(self, event_id: str, sink: SinkName) -> None:
         with self._lock:
@@ -72,9 +75,9 @@ class TableDeliveries:
         self._table = CentralTable(client, table)
         self._clock = clock
 
-    def accepted(self, event_id: str) -> set[str]:
+    def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
         done: set[str] = set()
-        for sink in SinkName:
+        for sink in sinks:  # one GetItem per destination that wants the finding
             try:
                 item = self._table.get(DELIVERY_PREFIX + event_id, sink.value)
             except AwsCallError as e:
@@ -98,7 +101,10 @@ def dispatch(
     """Send the finding to every destination that wants it; return their notes. Raises SinkFailed naming every
     destination that failed, after trying all of them (one refusing never stops the others)."""
     wanted = [sink for sink in sinks if sink.wants(finding)]
-    done = deliveries.accepted(event_id) if deliveries is not None and event_id and len(wanted) > 1 else set()
+    # Remembered only where a retry could re-send something: an event, and more than one destination.
+    ledger = deliveries if event_id and len(wanted) > 1 else None
+    event = event_id or ""
+    done = ledger.accepted(event, [sink.name for sink in wanted]) if ledger else set()
     failures: list[str] = []
     notes: list[str] = []
     for sink in wanted:
@@ -112,8 +118,8 @@ def dispatch(
             continue
         if note:
             notes.append(note)
-        if deliveries is not None and event_id and len(wanted) > 1:
-            deliveries.record(event_id, sink.name)
+        if ledger:
+            ledger.record(event, sink.name)
     if failures:
         raise SinkFailed("finding not delivered to " + "; ".join(failures))
     return notes

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chalicelib.domain import Outcome, SinkName
+from chalicelib.domain import SinkName
 from chalicelib.errors import AwsCallError, SinkFailed
 from chalicelib.findings import Finding
 from chalicelib.sessions import call_aws
@@ -32,9 +32,7 @@ class EventBridgeSink:
         self._events = events
 
     def wants(self, finding: Finding) -> bool:
-        # A region that is compliant is news only to Security Hub, unless the key's own alert leads (a KMS event,
-        # e.g. the all-clear after EnableKey).
-        return finding.outcome is not Outcome.COMPLIANT or finding.key_alert
+        return finding.is_news
 
     def send(self, finding: Finding) -> str | None:
         entry = {

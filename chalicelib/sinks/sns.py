@@ -44,9 +44,7 @@ class SnsSink:
         self._sqs = sqs
 
     def wants(self, finding: Finding) -> bool:
-        # A region that is compliant is news only to Security Hub, unless the key's own alert leads (a KMS event,
-        # e.g. the all-clear after EnableKey).
-        return finding.outcome is not Outcome.COMPLIANT or finding.key_alert
+        return finding.is_news
 
     def send(self, finding: Finding) -> str | None:
         """The finding's alert, unless storm control collapses it into a later summary that names it."""
