@@ -60,6 +60,14 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+def console_change(serial: object) -> dict[str, Any]:
+    """The console change to NONE (tests/events/console-change-to-none.json) with unique ids, as EventBridge gives
+    every event: EventBridge id `eb-<serial>`, CloudTrail eventID `ct-<serial>`."""
+    event = load_event("console-change-to-none.json")
+    event["id"], event["detail"]["eventID"] = f"eb-{serial}", f"ct-{serial}"
+    return event
+
+
 def topic_arn(name: str = TOPIC_NAME, account: str = CENTRAL, region: str = HOME_REGION) -> str:
     return f"arn:aws:sns:{region}:{account}:{name}"
 
@@ -338,3 +346,7 @@ class LocalWorld:
     def calls(self, operation: str | None = None) -> list[CallEntry]:
         """The emulator's call log so far, optionally only one operation."""
         return [c for c in self.emulator.calls() if operation is None or c["operation"] == operation]
+
+    def ops(self) -> list[str]:
+        """The call log as `service:Operation`, oldest first."""
+        return [f"{c['service']}:{c['operation']}" for c in self.emulator.calls()]

@@ -356,7 +356,7 @@ def central(world: World) -> Central:
         world.create_key(account=CENTRAL, region=region)
     world.create_key(account=MEMBER, region=MEMBER_REGION)
     for account, region in ((CENTRAL, "us-east-1"), (MEMBER, MEMBER_REGION)):
-        world.session(account, region).client("securityhub").enable_security_hub()
+        world.enable_security_hub(account, region)
     return Central(world, topic, sweep, failures)
 
 

@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import pytest
 from moto.events.models import EventPattern
-from moto.sns.models import sns_backends
 
 from chalicelib.errors import RemediationFailed
 from chalicelib.events import PATTERN, parse_change
@@ -18,7 +17,7 @@ from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
 from localaws import moto_bridge
-from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, TOPIC_NAME, World, load_event
+from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 from tests.test_spans import key_policy as spans_key_policy
 
 EXAMPLE_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"  # the KMS developer guide's, in every fixture
@@ -130,18 +129,6 @@ def kms_event(fixture: str, key_arn: str, serial: str = "1", **detail: Any) -> d
     return event
 
 
-def published() -> list[dict[str, Any]]:
-    """Every message the alert topic received, all renderings (moto's SNS backend, in this process: localaws runs
-    in-process in the tests; the same documented moto structure the demo reads)."""
-    topic = f"arn:aws:sns:us-east-1:{CENTRAL}:{TOPIC_NAME}"
-    sent = sns_backends[CENTRAL]["us-east-1"].topics[topic].sent_notifications
-    return [{"subject": subject, **json.loads(message)} for _id, message, subject, _attrs, _group in sent]
-
-
-def _ops(world: World) -> list[str]:
-    return [f"{c['service']}:{c['operation']}" for c in world.calls()]
-
-
 def _kms_writes(world: World) -> list[str]:
     return [c["operation"] for c in world.calls() if c["service"] == "kms" and c["operation"] in WRITES_TO_KMS]
 
@@ -176,7 +163,7 @@ def test_the_alert_says_what_it_means_who_did_it_and_how_to_undo_it(world: World
 
     responder.on_event(kms_event("kms-disable-key.json", key))
 
-    [message] = published()
+    [message] = world.published()
     email = message["email"]
     assert message["subject"].startswith("[CRITICAL] X-Ray KMS key disabled in 222222222222 eu-west-1")
     assert "X-Ray stops storing trace data" in email
@@ -193,7 +180,7 @@ def test_a_disable_shortly_after_a_compliant_check_still_alerts_the_cache_is_not
 
     responder.on_event(kms_event("kms-disable-key.json", key))
 
-    assert "kms:DescribeKey" in _ops(world)
+    assert "kms:DescribeKey" in world.ops()
     [alert] = world.alerts(inbox)
     assert (alert["verdict"], alert["severity"]) == ("key-unusable", "critical")
     # The fresh description now serves the next event too: a PutEncryptionConfig within the TTL sees it disabled
@@ -210,8 +197,8 @@ def test_still_enabled_after_a_disable_is_re_read_after_2_s_then_alerted_high_qu
     summary = responder.on_event(event)
 
     assert world.time.sleeps == [2.0]
-    assert _ops(world).count("kms:DescribeKey") == 2  # the approved alias (that key), then again after 2 s
-    [message] = published()
+    assert world.ops().count("kms:DescribeKey") == 2  # the approved alias (that key), then again after 2 s
+    [message] = world.published()
     alert = json.loads(message["sqs"])
     assert (summary["decision"], alert["severity"], alert["key"]["state"]) == ("compliant", "high", "Enabled")
     email = message["email"]
@@ -246,7 +233,7 @@ def test_scheduled_deletion_names_the_date_after_which_everything_is_unrecoverab
 
     responder.on_event(kms_event("kms-schedule-key-deletion.json", key))
 
-    [message] = published()
+    [message] = world.published()
     key_part = json.loads(message["sqs"])["key"]
     assert key_part["state"] == "PendingDeletion"
     assert key_part["deletion_date"]
@@ -285,7 +272,8 @@ def test_spans_under_the_key_cannot_be_read_while_it_is_unusable(world: World) -
 
     responder.on_event(kms_event("kms-disable-key.json", key))
 
-    assert "spans in aws/spans under this key cannot be read while it is unusable" in published()[0]["email"].lower()
+    email = world.published()[0]["email"].lower()
+    assert "spans in aws/spans under this key cannot be read while it is unusable" in email
 
 
 def test_a_policy_that_lets_anyone_decrypt_is_critical(world: World) -> None:
@@ -321,8 +309,8 @@ def test_a_policy_that_stays_good_sends_nothing(world: World) -> None:
     world.aws.app.calls.clear()
     responder.on_event(kms_event("kms-put-key-policy.json", key))  # the key keeps moto's default policy
     assert world.alerts(inbox) == []
-    assert {"kms:ListKeyPolicies", "kms:GetKeyPolicy"} <= set(_ops(world))
-    assert "kms:GetKeyRotationStatus" not in _ops(world)  # an event reads only what it changed
+    assert {"kms:ListKeyPolicies", "kms:GetKeyPolicy"} <= set(world.ops())
+    assert "kms:GetKeyRotationStatus" not in world.ops()  # an event reads only what it changed
 
 
 def test_rotation_turned_off_is_medium(world: World) -> None:
@@ -333,7 +321,7 @@ def test_rotation_turned_off_is_medium(world: World) -> None:
 
     [alert] = world.alerts(inbox)
     assert (alert["severity"], alert["key"]["posture"]) == ("medium", "weak: automatic key rotation is off")
-    assert "kms:ListKeyPolicies" not in _ops(world)
+    assert "kms:ListKeyPolicies" not in world.ops()
     assert _kms_writes(world) == []  # events never turn rotation on
 
 
@@ -360,7 +348,7 @@ def test_another_key_costs_one_read_of_the_stores_then_nothing(world: World) -> 
     summary = responder.on_event(kms_event("kms-disable-key.json", other))
 
     assert summary["decision"] == "skipped-other-key"
-    assert [op for op in _ops(world) if not op.startswith("sts:")] == [
+    assert [op for op in world.ops() if not op.startswith("sts:")] == [
         "kms:DescribeKey",  # the approved alias, afresh: which key it is now
         "xray:GetEncryptionConfig",
         "xray:GetTraceSegmentDestination",
@@ -374,7 +362,7 @@ def test_an_alias_event_of_another_alias_costs_nothing(world: World) -> None:
     event = kms_event("kms-create-alias.json", key)
     event["detail"]["requestParameters"]["aliasName"] = "alias/payments"
     assert responder.on_event(event)["decision"] == "skipped-other-key"
-    assert _ops(world) == []
+    assert world.ops() == []
 
 
 def test_another_key_that_x_ray_still_uses_is_handled_like_the_approved_key(world: World) -> None:
@@ -473,7 +461,7 @@ def test_a_failed_kms_call_is_skipped(world: World) -> None:
     world.aws.app.calls.clear()
     summary = responder.on_event(kms_event("kms-disable-key.json", key, errorCode="AccessDenied"))
     assert summary["decision"] == "skipped-failed-call"
-    assert _ops(world) == []
+    assert world.ops() == []
 
 
 def test_a_record_naming_only_the_key_id_is_about_that_key_of_the_events_account(world: World) -> None:
@@ -495,7 +483,7 @@ def test_a_central_key_says_every_account_using_it_is_affected(world: World) -> 
 
     responder.on_event(event)
 
-    assert "Every account/region using this key is affected." in published()[0]["email"]
+    assert "Every account/region using this key is affected." in world.published()[0]["email"]
 
 
 def test_a_central_keys_owner_need_not_be_in_an_explicit_account_list(world: World) -> None:

@@ -17,7 +17,6 @@ from chalicelib.service import Responder
 from chalicelib.sweep import Sweeper, SweepStore
 from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
-from tests.test_key_events import published
 
 OTHER = "333333333333"
 REGIONS = ("eu-west-1", "us-east-1")
@@ -179,7 +178,7 @@ def test_sweep_reads_each_key_once_per_account_and_the_digest_lists_the_weak_one
     for operation in ("GetKeyRotationStatus", "ListKeyPolicies", "GetKeyPolicy"):
         assert sorted(c["region"] for c in _calls(world, operation)) == sorted(REGIONS), operation
     assert _calls(world, "EnableKeyRotation") == []
-    [message] = published()
+    [message] = world.published()
     assert "Approved keys whose posture is not ok" in message["email"]
     assert f"{MEMBER} eu-west-1 {keys['eu-west-1']}: weak: automatic key rotation is off" in message["email"]
     assert message["subject"].startswith("[MEDIUM] X-Ray sweep: 0/2 non-compliant")
@@ -212,6 +211,6 @@ def test_scheduled_sweep_reads_a_central_key_once_with_its_owners_credentials(wo
     # Read by scheduled_sweep as the key's owner (XRayGuardMember in MEMBER); sweep_account leaves it alone.
     assert [c["account"] for c in _calls(world, "GetKeyPolicy")] == [MEMBER]
     assert digest["key_posture"] == []
-    email = published()[0]["email"]
+    email = world.published()[0]["email"]
     assert "every account/region using such a key is affected" in email
     assert f"{central} (Enabled): weak: automatic key rotation is off" in email

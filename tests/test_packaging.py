@@ -3,6 +3,7 @@ dependencies come from this environment (a .pth file), so the test needs no pack
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,10 +14,15 @@ ROOT = Path(__file__).parents[1]
 
 
 def test_the_wheel_installs_the_xray_guard_command(tmp_path: Path) -> None:
+    # Built from a copy of what the package is made of: setuptools leaves build/ and *.egg-info behind where it
+    # builds, and a stale build/lib in the checkout could hide a module that no longer exists.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "chalicelib", source / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", source / "pyproject.toml")
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(wheels),
-         str(ROOT)],
+         str(source)],
         check=True, capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     [wheel] = wheels.glob("xray_guard-*.whl")

@@ -9,10 +9,6 @@ from chalicelib.errors import RemediationFailed
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 
 
-def _ops(world: World) -> list[str]:
-    return [f"{c['service']}:{c['operation']}" for c in world.calls()]
-
-
 def test_console_change_to_none_is_reverted_verified_and_alerted(world: World) -> None:
     key = world.create_key()
     world.put(Type="NONE")
@@ -20,7 +16,7 @@ def test_console_change_to_none_is_reverted_verified_and_alerted(world: World) -
     world.aws.app.calls.clear()
 
     summary = world.responder(topic).on_event(load_event("console-change-to-none.json"))
-    ops = _ops(world)
+    ops = world.ops()
 
     assert summary["decision"] == "drift-none"
     assert summary["outcome"] == "reverted"
@@ -51,7 +47,7 @@ def test_duplicate_delivery_after_a_revert_is_silent_and_costs_one_read(world: W
     world.aws.app.calls.clear()
 
     summary = responder.on_event(load_event("console-change-to-none.json"))
-    ops = _ops(world)
+    ops = world.ops()
 
     assert summary["outcome"] == "compliant"
     assert world.alerts(inbox) == []

@@ -27,7 +27,8 @@ from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
 from chalicelib.sinks.securityhub import SecurityHubSink, asff, finding_id
 from chalicelib.sweep import Sweeper, SweepStore
 from chalicelib.table import TABLE_KEYS
-from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World, load_event
+from localaws.world import console_change
+from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World
 from tests.test_hostile_input import captured_log
 
 KEY = f"arn:aws:kms:{MEMBER_REGION}:{MEMBER}:key/11111111-2222-4333-8444-555555555555"
@@ -82,14 +83,8 @@ def test_a_reverted_drift_is_passed_and_archived() -> None:
 # -- end to end ---------------------------------------------------------------------------------------------------
 
 
-def _event(serial: str) -> dict[str, Any]:
-    event = load_event("console-change-to-none.json")
-    event["id"], event["detail"]["eventID"] = f"eb-{serial}", f"ct-{serial}"
-    return event
-
-
 def _hub(world: World) -> Any:
-    return world.session(MEMBER, MEMBER_REGION).client("securityhub")
+    return world.client("securityhub", MEMBER, MEMBER_REGION)
 
 
 def _findings(world: World) -> dict[str, dict[str, Any]]:
@@ -98,11 +93,11 @@ def _findings(world: World) -> dict[str, dict[str, Any]]:
 
 def test_security_hub_finding_opens_in_the_member_account_then_archives_on_the_same_id(world: World) -> None:
     world.create_key()
-    _hub(world).enable_security_hub()
+    world.enable_security_hub()
     topic, inbox = world.alert_inbox()
     world.put(Type="NONE")
 
-    world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("1"))
+    world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(console_change("1"))
 
     xray_id = finding_id(MEMBER, MEMBER_REGION, "xray")
     opened = _findings(world)[xray_id]
@@ -114,7 +109,7 @@ def test_security_hub_finding_opens_in_the_member_account_then_archives_on_the_s
     assert len(world.alerts(inbox)) == 1  # SNS still alerts
 
     world.put(Type="KMS", KeyId="alias/xray-encryption")  # someone fixes it; the next check closes the finding
-    world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("2"))
+    world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(console_change("2"))
 
     closed = _findings(world)[xray_id]
     assert (closed["Compliance"]["Status"], closed["RecordState"]) == ("PASSED", "ARCHIVED")
@@ -134,7 +129,7 @@ def test_eventbridge_finding_event_reaches_a_rule_on_the_central_bus(world: Worl
     events.put_targets(Rule="xray-guard-findings", Targets=[{"Id": "q", "Arn": queue_arn}])
     world.put(Type="NONE")
 
-    world.responder(topic, XRAY_GUARD_SINKS="eventbridge").on_event(_event("1"))
+    world.responder(topic, XRAY_GUARD_SINKS="eventbridge").on_event(console_change("1"))
 
     [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     detail = json.loads(message["Body"])["detail"]
@@ -147,18 +142,18 @@ def test_eventbridge_finding_event_reaches_a_rule_on_the_central_bus(world: Worl
 
 def test_a_retry_re_sends_only_the_destination_that_failed(world: World) -> None:
     world.create_key()
-    _hub(world).enable_security_hub()
+    world.enable_security_hub()
     topic, inbox = world.alert_inbox()
     world.put(Type="NONE")
     responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL)
     world.aws.set_faults(fail=["securityhub:BatchImportFindings"])
 
     with pytest.raises(SinkFailed, match="securityhub"):
-        responder.on_event(_event("1"))
+        responder.on_event(console_change("1"))
     assert len(world.alerts(inbox)) == 1  # SNS took it although Security Hub refused
 
     world.aws.set_faults(fail=[])
-    responder.on_event(_event("1"))  # Lambda's retry: the same event
+    responder.on_event(console_change("1"))  # Lambda's retry: the same event
 
     assert world.alerts(inbox) == []  # not alerted twice
     assert finding_id(MEMBER, MEMBER_REGION, "xray") in _findings(world)
@@ -170,7 +165,7 @@ def test_security_hub_not_enabled_is_logged_never_a_failure(world: World) -> Non
     world.put(Type="NONE")
 
     with captured_log() as log:
-        summary = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(_event("1"))
+        summary = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).on_event(console_change("1"))
 
     assert summary["outcome"] == "alerted"
     assert len(world.alerts(inbox)) == 1
@@ -185,7 +180,7 @@ def test_the_sweep_imports_every_checked_region_and_the_digest_names_accounts_wi
     world.create_key()
     world.create_key(account="333333333333", region=MEMBER_REGION)
     world.put(Type="NONE")
-    _hub(world).enable_security_hub()  # 333333333333 has not enabled Security Hub CSPM
+    world.enable_security_hub()  # 333333333333 has not enabled Security Hub CSPM
     topic, inbox = world.alert_inbox()
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
@@ -210,7 +205,7 @@ def test_the_sweep_imports_every_checked_region_and_the_digest_names_accounts_wi
 def test_two_checks_in_one_millisecond_still_update_the_finding(world: World) -> None:
     """Security Hub ignores a re-import whose UpdatedAt is not later than the stored one: the sink moves it on."""
     world.create_key()
-    _hub(world).enable_security_hub()
+    world.enable_security_hub()
     world.put(Type="NONE")
     stuck = "2026-11-28T03:00:00.000Z"
     sink = SecurityHubSink(lambda a, r: world.session(a, r).client("securityhub"), lambda _region: "aws", lambda: stuck)

@@ -49,10 +49,6 @@ def approved_key_and_xray_on_it(world: World, *, logs_allowed: bool = True) -> s
     return key
 
 
-def _ops(world: World) -> list[str]:
-    return [f"{c['service']}:{c['operation']}" for c in world.calls()]
-
-
 def test_transaction_search_on_with_unencrypted_spans_is_reverted_and_verified(world: World) -> None:
     key = approved_key_and_xray_on_it(world)
     transaction_search_on(world)
@@ -70,7 +66,7 @@ def test_transaction_search_on_with_unencrypted_spans_is_reverted_and_verified(w
     assert alert["spans"]["outcome"] == "reverted"
     assert alert["spans"]["after"]["key_id"] == key
     assert "ingested from now on" in alert["spans"]["detail"]
-    ops = _ops(world)
+    ops = world.ops()
     assert ops.count("logs:AssociateKmsKey") == 1
     assert "xray:UpdateTraceSegmentDestination" not in ops  # never changes the tracing choice
 

@@ -7,7 +7,8 @@ import pytest
 
 from chalicelib.storm import MemoryStorm, SuppressedDrift, TableStorm
 from chalicelib.table import TABLE_KEYS
-from tests.conftest import FakeTime, World, load_event
+from localaws.world import console_change
+from tests.conftest import FakeTime, World
 
 ACCOUNT, REGION = "222222222222", "eu-west-1"
 
@@ -110,10 +111,8 @@ def test_responder_with_table_never_loses_a_drift(world: World, mode: str) -> No
     ids = []
     for n in range(12):
         world.put(Type="NONE")
-        event = load_event("console-change-to-none.json")
-        event["id"], event["detail"]["eventID"] = f"eb-{n}", f"ct-{n}"
         ids.append(f"ct-{n}")
-        responder.on_event(event)
+        responder.on_event(console_change(n))
     named = {a["cloudtrail_event_id"] for a in world.alerts(inbox)}
     clock.sleep(3600)
     assert responder.recap_storms() == 1
