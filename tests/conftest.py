@@ -74,6 +74,13 @@ class World(LocalWorld):
 
 
 @pytest.fixture
+def aws(localaws: LocalAWS) -> LocalAWS:
+    """The session's local AWS, reset: for tests of localaws itself."""
+    localaws.reset()
+    return localaws
+
+
+@pytest.fixture
 def world(localaws: LocalAWS) -> World:
     localaws.reset()
     return World(localaws)

@@ -18,12 +18,6 @@ HOME = "us-east-1"
 OTHER = "eu-west-1"
 
 
-@pytest.fixture
-def aws(localaws: LocalAWS) -> LocalAWS:
-    localaws.reset()
-    return localaws
-
-
 def session(account: str, region: str) -> boto3.Session:
     return boto3.Session(region_name=region) if account == CENTRAL else admin_session(account, region)
 

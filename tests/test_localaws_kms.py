@@ -27,12 +27,6 @@ DAY = 86400.0
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
-@pytest.fixture
-def aws(localaws: LocalAWS) -> LocalAWS:
-    localaws.reset()
-    return localaws
-
-
 @functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def kms(region: str = REGION) -> KMSClient:
     return boto3.client("kms", region_name=region, config=NO_RETRIES)

@@ -33,12 +33,6 @@ UNKNOWN_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1
 UPDATING_SECONDS = 5.0
 
 
-@pytest.fixture
-def aws(localaws: LocalAWS) -> LocalAWS:
-    localaws.reset()
-    return localaws
-
-
 @functools.cache  # one client per region for the whole session: the endpoint and credentials never change
 def xray(region: str = REGION) -> XRayClient:
     return boto3.client("xray", region_name=region, config=NO_RETRIES)
