@@ -97,8 +97,6 @@ class Finding:
     cloudtrail_event_id: str | None = None
     event_time: str | None = None
     exempt_actor: bool = False
-    storm_count: int = 0  # > 0: a storm summary (this many drifts in this account/region this hour)
-    storm_held: tuple[str, ...] = ()  # drifts held back since the last alert: "eventID (verdict)"
     # The second store (None: not checked, e.g. the X-Ray read failed). `verdict`, `reason` and `outcome` above are
     # the region's overall ones: the X-Ray config's verdict when it is not compliant, else the spans store's; the
     # worse of the two outcomes. `before`/`after` are X-Ray's EncryptionConfig.
@@ -173,8 +171,6 @@ class Finding:
             "cloudtrail_event_id": self.cloudtrail_event_id,
             "event_time": self.event_time,
             "observed_at": self.observed_at,
-            "storm_count": self.storm_count,
-            "storm_held": list(self.storm_held),
             "spans": None if self.spans is None else self.spans.to_json(),
             "coverage": self.coverage,
             "key": None if self.key is None else self.key.to_json(),

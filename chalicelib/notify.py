@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import Actor, EncryptionState, Outcome, Severity, Verdict, worst_severity
 from chalicelib.findings import Finding
-from chalicelib.storm import SUMMARY_EVERY, WINDOW_SECONDS, StormRecap
+from chalicelib.storm import SUMMARY_EVERY, WINDOW_SECONDS, StormRecap, StormVerdict
 from chalicelib.text import chat_code, chat_text, clip, safe_text
 
 if TYPE_CHECKING:
@@ -53,9 +53,9 @@ _EMOJI = {
 }
 
 
-def headline(finding: Finding) -> str:
-    if finding.storm_count:
-        return f"X-Ray encryption flapping ({finding.storm_count} drifts this hour)"
+def headline(finding: Finding, storm: StormVerdict | None = None) -> str:
+    if storm:
+        return f"X-Ray encryption flapping ({storm.count} drifts this hour)"
     if finding.key_alert and finding.key and finding.key.headline:
         return finding.key.headline
     return _HEADLINES.get((finding.outcome, None)) or _HEADLINES.get(
@@ -63,8 +63,9 @@ def headline(finding: Finding) -> str:
     )
 
 
-def subject(finding: Finding) -> str:
-    return _ascii_subject(f"[{finding.severity.upper()}] {headline(finding)} in {finding.account} {finding.region}")
+def subject(finding: Finding, storm: StormVerdict | None = None) -> str:
+    where = f"in {finding.account} {finding.region}"
+    return _ascii_subject(f"[{finding.severity.upper()}] {headline(finding, storm)} {where}")
 
 
 def _ascii_subject(text: str) -> str:
@@ -209,9 +210,9 @@ def _text_block(lines: list[str]) -> str:
     return "".join(safe_text(line) + "\n" for line in lines)
 
 
-def render_email(finding: Finding) -> str:
+def render_email(finding: Finding, storm: StormVerdict | None = None) -> str:
     lines = [
-        f"{headline(finding)} — severity {finding.severity.upper()}",
+        f"{headline(finding, storm)} — severity {finding.severity.upper()}",
         "",
         f"Finding:  {_finding_line(finding)}",
         f"Where:    account {finding.account}, region {finding.region}",
@@ -235,15 +236,19 @@ def render_email(finding: Finding) -> str:
     ]
     if finding.exempt_actor:
         lines.append("The actor matched XRAY_GUARD_EXEMPT_PRINCIPALS: confirm the change was intended.")
-    if finding.storm_count:
+    if storm:
         lines.append(
-            f"Storm control: {finding.storm_count} drifts in this account/region this hour. Each is still handled;"
+            f"Storm control: {storm.count} drifts in this account/region this hour. Each is still handled;"
             f" individual alerts are collapsed into one summary every {SUMMARY_EVERY} drifts."
             " Find who keeps changing it."
         )
-    if finding.storm_held:
-        lines.append("Held back since the last alert (CloudTrail eventID): " + ", ".join(finding.storm_held))
+    if storm and storm.suppressed:
+        lines.append("Held back since the last alert (CloudTrail eventID): " + ", ".join(_held(storm)))
     return _text_block(lines)
+
+
+def _held(storm: StormVerdict | None) -> list[str]:
+    return [f"{d.event_id} ({d.verdict})" for d in storm.suppressed] if storm else []
 
 
 def _chat_who(actor: Actor | None) -> str:
@@ -275,8 +280,9 @@ def _additional_context(finding: Finding) -> dict[str, str]:
     }
 
 
-def render_chatbot(finding: Finding) -> dict[str, Any]:
+def render_chatbot(finding: Finding, storm: StormVerdict | None = None) -> dict[str, Any]:
     changed = chat_code(finding.event_time) if finding.event_time else "not reported by an event"
+    title = headline(finding, storm)
     description = "\n".join(
         [
             f"*{chat_text(_finding_line(finding))}*",
@@ -297,14 +303,14 @@ def render_chatbot(finding: Finding) -> dict[str, Any]:
         "id": safe_text(finding.event_id or f"{finding.account}-{finding.region}-{finding.observed_at}"),
         "content": {
             "textType": "client-markdown",
-            "title": f"{_EMOJI.get(finding.severity, '')} [{finding.severity.upper()}] {headline(finding)}".strip(),
+            "title": f"{_EMOJI.get(finding.severity, '')} [{finding.severity.upper()}] {title}".strip(),
             "description": description,
             "nextSteps": [chat_code(cmd) for cmd in fix_commands(finding)],
             "keywords": [finding.severity, finding.verdict.value, finding.outcome.value, finding.account],
         },
         "metadata": {
             "threadId": f"xray-guard-{finding.account}-{finding.region}",
-            "summary": subject(finding),
+            "summary": subject(finding, storm),
             "eventType": "XRayEncryptionDrift",
             "additionalContext": _additional_context(finding),
         },
@@ -328,11 +334,12 @@ class Message:
 ACTOR_FIELD_LIMIT = 256  # characters of one actor field in an alert that would not fit the budget otherwise
 
 
-def finding_message(finding: Finding) -> Message:
-    message = _finding_message(finding)
+def finding_message(finding: Finding, storm: StormVerdict | None = None) -> Message:
+    """The alert for one finding; `storm` when storm control lets it through as a summary of this hour's drifts."""
+    message = _finding_message(finding, storm)
     if len(json.dumps(message.message)) > MESSAGE_BUDGET and finding.actor is not None:
         # The parser admits fields of 2048 characters; rendered four times and escaped they can pass 256 KiB.
-        message = _finding_message(dataclasses.replace(finding, actor=_clipped(finding.actor)))
+        message = _finding_message(dataclasses.replace(finding, actor=_clipped(finding.actor)), storm)
     return message
 
 
@@ -349,13 +356,14 @@ def _clipped(actor: Actor) -> Actor:
     )
 
 
-def _finding_message(finding: Finding) -> Message:
-    machine = json.dumps(finding.to_json())
+def _finding_message(finding: Finding, storm: StormVerdict | None) -> Message:
+    # The alert's machine rendering is finding/v1 plus what storm control adds to this one message.
+    machine = json.dumps({**finding.to_json(), "storm_count": storm.count if storm else 0, "storm_held": _held(storm)})
     return Message(
-        subject=subject(finding),
+        subject=subject(finding, storm),
         message={
-            "default": json.dumps(render_chatbot(finding)),
-            "email": render_email(finding),
+            "default": json.dumps(render_chatbot(finding, storm)),
+            "email": render_email(finding, storm),
             "sqs": machine,
             "lambda": machine,
         },

@@ -15,6 +15,7 @@ from chalicelib.events import parse_change
 from chalicelib.findings import SCHEMA, Finding
 from chalicelib.log import emit
 from chalicelib.notify import digest_message, finding_message, render_chatbot, render_email
+from chalicelib.storm import StormVerdict, SuppressedDrift
 from chalicelib.text import safe_text
 from tests.conftest import load_event
 from tests.test_hostile_input import captured_log
@@ -385,3 +386,22 @@ def test_log_lines_carry_no_hazard_even_after_a_viewer_decodes_them() -> None:
     decoded = strings(json.loads(line))
     assert all(text.isprintable() for text in decoded)
     assert safe_text(HOSTILE) in decoded
+
+
+def test_a_storm_summary_is_the_alert_s_rendering_not_part_of_the_finding() -> None:
+    held = (SuppressedDrift("123456789012", "us-east-1", "ct-4", "drift-none"),)
+    storm = StormVerdict(send=True, count=13, summarized=True, suppressed=held)
+    finding = _finding()
+    message = finding_message(finding, storm)
+    where = f"{finding.account} {finding.region}"
+    assert message.subject == f"[LOW] X-Ray encryption flapping (13 drifts this hour) in {where}"  # reverted
+    email = message.message["email"]
+    assert "Storm control: 13 drifts in this account/region this hour" in email
+    assert "Held back since the last alert (CloudTrail eventID): ct-4 (drift-none)" in email
+    assert "flapping (13 drifts this hour)" in json.loads(message.message["default"])["content"]["title"]
+    machine = json.loads(message.message["sqs"])
+    assert (machine["storm_count"], machine["storm_held"]) == (13, ["ct-4 (drift-none)"])
+    assert "storm_count" not in finding.to_json()  # EventBridge and Security Hub get the finding alone
+    plain = json.loads(finding_message(finding).message["sqs"])
+    assert (plain["storm_count"], plain["storm_held"]) == (0, [])
+    assert "Storm control" not in finding_message(finding).message["email"]

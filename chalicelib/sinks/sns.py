@@ -3,7 +3,6 @@ machines, published as one SNS message. Storm control and the failure queue belo
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,7 @@ from chalicelib.findings import Finding
 from chalicelib.log import emit
 from chalicelib.notify import Message, finding_message
 from chalicelib.sessions import call_aws
-from chalicelib.storm import StormControl, SuppressedDrift
+from chalicelib.storm import StormControl, StormVerdict, SuppressedDrift
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -48,6 +47,7 @@ class SnsSink:
 
     def send(self, finding: Finding) -> str | None:
         """The finding's alert, unless storm control collapses it into a later summary that names it."""
+        storm: StormVerdict | None = None  # set when this alert is a storm summary
         if finding.outcome in {Outcome.REVERTED, Outcome.ALERTED} and finding.verdict.is_drift:
             drift = SuppressedDrift(
                 finding.account,
@@ -55,20 +55,19 @@ class SnsSink:
                 finding.cloudtrail_event_id or finding.event_id or "unknown",
                 finding.verdict.value,
             )
-            storm = self._storm.record(drift, alert_mode=self._mode is Mode.ALERT)
-            if not storm.send:
+            verdict = self._storm.record(drift, alert_mode=self._mode is Mode.ALERT)
+            if not verdict.send:
                 emit(
                     "alert-suppressed",
                     account=finding.account,
                     region=finding.region,
                     cloudtrail_event_id=drift.event_id,
-                    storm_count=storm.count,
+                    storm_count=verdict.count,
                 )
                 return None
-            if storm.summarized or storm.suppressed:
-                held = tuple(f"{d.event_id} ({d.verdict})" for d in storm.suppressed)
-                finding = dataclasses.replace(finding, storm_count=storm.count, storm_held=held)
-        self.publish(finding_message(finding), finding)
+            if verdict.summarized or verdict.suppressed:
+                storm = verdict
+        self.publish(finding_message(finding, storm), finding)
         return None
 
     def publish(self, message: Message, finding: Finding | None = None) -> str:
