@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.coverage_policy import (
     RegionTrails,
@@ -31,6 +31,9 @@ from chalicelib.coverage_policy import (
 from chalicelib.errors import AwsCallError
 from chalicelib.sessions import ClientFactory, call_aws, paginate
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class CoverageReader:
             return RuleReading(forwarding=False, unread=Unread("XRAY_GUARD_RESPONDER_FUNCTION not set"))
         target = self._destination.responder_arn if central else self._destination.bus_arn
         assert target is not None
-        events = self._clients.client(self._account, region, "events")
+        events = self._clients.events(self._account, region)
         try:
             pages = paginate(events, "events", "ListRuleNamesByTarget", "list_rule_names_by_target", TargetArn=target)
         except AwsCallError as e:
@@ -101,7 +104,7 @@ class CoverageReader:
         names = sorted({name for page in pages for name in page.get("RuleNames", [])})
         return RuleReading(forwarding=not central, rules=tuple(self._rule(events, name, target) for name in names))
 
-    def _rule(self, events: Any, name: str, target: str) -> Rule:
+    def _rule(self, events: EventBridgeClient, name: str, target: str) -> Rule:
         try:
             described = call_aws("events", "DescribeRule", lambda: events.describe_rule(Name=name))
             pages = paginate(events, "events", "ListTargetsByRule", "list_targets_by_rule", Rule=name)
@@ -127,7 +130,7 @@ class CoverageReader:
             return known
 
     def _get_role(self, role_arn: str) -> RoleState | Unread:
-        iam = self._clients.client(self._account, self._clients.region, "iam")
+        iam = self._clients.iam(self._account)
         name = role_arn.rsplit("/", 1)[-1]  # GetRole takes the name without its path (iam model, roleNameType)
         try:
             call_aws("iam", "GetRole", lambda: iam.get_role(RoleName=name))
@@ -160,7 +163,7 @@ class CoverageReader:
         }
 
     def _region_trails(self, region: str, known: dict[str, Trail]) -> RegionTrails:
-        cloudtrail = self._clients.client(self._account, region, "cloudtrail")
+        cloudtrail = self._clients.cloudtrail(self._account, region)
         try:
             # includeShadowTrails: without it "organization trails in a member account and Region replication trails
             # will not be returned" (cloudtrail model, DescribeTrailsRequest.includeShadowTrails).

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
@@ -23,6 +23,9 @@ from chalicelib.sinks import TableDeliveries
 from chalicelib.storm import TableStorm
 from chalicelib.sweep import Sweeper, SweepStore
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -34,12 +37,11 @@ class Runtime:
         if not settings.sweep_queue_url or not settings.sweep_table:
             raise ConfigError("XRAY_GUARD_SWEEP_QUEUE_URL and XRAY_GUARD_SWEEP_TABLE: both are required for the sweep")
         clients = self.responder.clients
-        home = clients.home_account()
         region = clients.region  # the sweep queue and table belong to the same stack as the functions
         return Sweeper(
             self.responder,
-            SweepStore(clients.client(home, region, "dynamodb"), settings.sweep_table),
-            clients.client(home, region, "sqs"),
+            SweepStore(clients.home_dynamodb(region), settings.sweep_table),
+            clients.home_sqs(region),
             settings.sweep_queue_url,
             new_id=_sweep_id,
         )
@@ -59,8 +61,8 @@ def build(env: Mapping[str, str], home_account: str | None, session: botocore.se
         # first use, so cold starts that never count a drift do not pay for it.
         table = settings.sweep_table
 
-        def ddb() -> Any:
-            return clients.client(clients.home_account(), clients.region, "dynamodb")
+        def ddb() -> DynamoDBClient:
+            return clients.home_dynamodb(clients.region)
 
         storm, deliveries = TableStorm(ddb, table), TableDeliveries(ddb, table)
     return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))

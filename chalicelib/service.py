@@ -135,13 +135,11 @@ class Responder:
         clients, settings = self.clients, self.settings
         made: dict[SinkName, Callable[[], Sink]] = {
             SinkName.SNS: self._sns,
-            SinkName.SECURITY_HUB: lambda: SecurityHubSink(
-                lambda account, region: clients.client(account, region, "securityhub"), clients.partition_of, now_utc
-            ),
+            SinkName.SECURITY_HUB: lambda: SecurityHubSink(clients.securityhub, clients.partition_of, now_utc),
             # The central bus: XRAY_GUARD_CENTRAL_BUS_ARN, else the default bus where xray-guard runs (as coverage).
             SinkName.EVENTBRIDGE: lambda: EventBridgeSink(
                 lambda: destination_for(settings, clients).bus_arn,
-                lambda: clients.client(clients.home_account(), destination_for(settings, clients).bus_region, "events"),
+                lambda: clients.events(clients.home_account(), destination_for(settings, clients).bus_region),
             ),
         }
         return [made[name]() for name in settings.sinks if name is not SinkName.SNS or settings.topic_arn]

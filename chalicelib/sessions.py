@@ -29,8 +29,16 @@ from chalicelib import USER_AGENT_MARKER
 from chalicelib.errors import AwsCallError
 
 if TYPE_CHECKING:
+    from mypy_boto3_account import AccountClient
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_securityhub import SecurityHubClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_xray import XRayClient
@@ -164,6 +172,40 @@ class ClientFactory:
         client: CloudWatchLogsClient = self._client(account, region, "logs")
         return client
 
+    def events(self, account: str, region: str) -> EventBridgeClient:
+        client: EventBridgeClient = self._client(account, region, "events")
+        return client
+
+    def cloudtrail(self, account: str, region: str) -> CloudTrailClient:
+        client: CloudTrailClient = self._client(account, region, "cloudtrail")
+        return client
+
+    def securityhub(self, account: str, region: str) -> SecurityHubClient:
+        client: SecurityHubClient = self._client(account, region, "securityhub")
+        return client
+
+    # Global services, called in the home region: botocore's endpoint rule sets send IAM, Organizations and Account
+    # Management calls to their partition's one endpoint and signing region whatever the client's region
+    # (botocore/data/{iam,organizations,account}/*/endpoint-rule-set-1.json). EC2 DescribeRegions is regional but
+    # lists every region of the partition from any of them.
+
+    def iam(self, account: str) -> IAMClient:
+        client: IAMClient = self._client(account, self._region, "iam")
+        return client
+
+    def account(self, account: str) -> AccountClient:
+        client: AccountClient = self._client(account, self._region, "account")
+        return client
+
+    def ec2(self, account: str) -> EC2Client:
+        client: EC2Client = self._client(account, self._region, "ec2")
+        return client
+
+    def organizations(self) -> OrganizationsClient:
+        """The organization as the home account sees it (xray-guard runs in the management or a delegated account)."""
+        client: OrganizationsClient = self._client(self.home_account(), self._region, "organizations")
+        return client
+
     def home_sns(self, region: str) -> SNSClient:
         client: SNSClient = self._client(self.home_account(), region, "sns")
         return client
@@ -172,9 +214,9 @@ class ClientFactory:
         client: SQSClient = self._client(self.home_account(), region, "sqs")
         return client
 
-    def client(self, account: str, region: str, service: str) -> Any:
-        """Any other client (organizations, account, ec2) for an account."""
-        return self._client(account, region, service)
+    def home_dynamodb(self, region: str) -> DynamoDBClient:
+        client: DynamoDBClient = self._client(self.home_account(), region, "dynamodb")
+        return client
 
     def _client(self, account: str, region: str, service: str) -> Any:
         credentials = self._session(account)

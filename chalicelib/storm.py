@@ -24,11 +24,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.errors import AwsCallError
 from chalicelib.log import emit
 from chalicelib.table import CentralTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 STORM_PREFIX = "storm#"  # leading key of every storm item (the event handler's IAM grant is limited to it)
 WINDOW_SECONDS = 3600.0
@@ -144,7 +147,7 @@ class TableStorm:
 
     def __init__(
         self,
-        client: Any | Callable[[], Any],
+        client: DynamoDBClient | Callable[[], DynamoDBClient],
         table: str,
         *,
         limit: int = SUMMARY_LIMIT,

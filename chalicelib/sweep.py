@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.coverage import CoverageReader, destination_for
 from chalicelib.coverage_policy import DENIAL_CODES, is_gap, judge, unreachable, verdict
@@ -25,9 +25,13 @@ from chalicelib.keyguard import posture_book
 from chalicelib.kms import KeyDirectory, PostureBook
 from chalicelib.log import emit
 from chalicelib.notify import digest_message
+from chalicelib.organization import EnabledRegions, Organization
 from chalicelib.service import Responder
-from chalicelib.sessions import call_aws, paginate
+from chalicelib.sessions import call_aws
 from chalicelib.table import CentralTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_REGION_WORKERS = 17
 _SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
@@ -55,32 +59,15 @@ def list_accounts(responder: Responder) -> list[str]:
     explicit = responder.settings.account_list
     if explicit is not None:
         return list(explicit)
-    clients = responder.clients
-    # Any region of the home partition: botocore's endpoint rule set sends Organizations (and Account
-    # Management) calls to that partition's one global endpoint and signing region (us-east-1,
-    # us-gov-west-1 or cn-northwest-1; botocore/data/organizations/*/endpoint-rule-set-1.json).
-    org = clients.client(clients.home_account(), clients.region, "organizations")
-    pages = paginate(org, "organizations", "ListAccounts", "list_accounts")
-    return [a["Id"] for page in pages for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
+    return Organization(responder.clients.organizations()).active_accounts()
 
 
 def enabled_regions(responder: Responder, account: str) -> list[str]:
-    """The account's enabled regions: account:ListRegions, falling back to ec2:DescribeRegions."""
+    """The Regions to check in an account: the configured ones, else the account's enabled Regions."""
     if responder.settings.regions:
         return list(responder.settings.regions)
     clients = responder.clients
-    home_region = clients.region  # in the home partition; see list_accounts for the global endpoint
-    try:
-        acct = clients.client(account, home_region, "account")
-        pages = paginate(
-            acct, "account", "ListRegions", "list_regions", RegionOptStatusContains=["ENABLED", "ENABLED_BY_DEFAULT"]
-        )
-        return sorted(r["RegionName"] for page in pages for r in page.get("Regions", []))
-    except AwsCallError as e:
-        emit("regions-fallback", account=account, error=str(e))
-    ec2 = clients.client(account, home_region, "ec2")
-    page = call_aws("ec2", "DescribeRegions", ec2.describe_regions)
-    return sorted(r["RegionName"] for r in page["Regions"])
+    return EnabledRegions(account, lambda: clients.account(account), lambda: clients.ec2(account)).list()
 
 
 def check_account(
@@ -150,7 +137,7 @@ def unreachable_coverage(error: AwsCallError) -> str:
 class SweepStore:
     """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._table = CentralTable(client, table)
 
     def begin(

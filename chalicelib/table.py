@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.sessions import call_aws, paginate
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
 
@@ -31,12 +34,12 @@ def key(partition: str, item: str) -> Item:
 
 
 class CentralTable:
-    def __init__(self, client: Any | Callable[[], Any], name: str) -> None:
+    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], name: str) -> None:
         self._client = client
         self.name = name
 
     @functools.cached_property
-    def _ddb(self) -> Any:
+    def _ddb(self) -> DynamoDBClient:
         return self._client() if callable(self._client) else self._client
 
     def get(self, partition: str, item: str) -> Item | None:
@@ -47,7 +50,7 @@ class CentralTable:
 
     def put(self, partition: str, item: str, attributes: Item, *, only_new: bool = False) -> None:
         """Write an item; `only_new` makes it conditional (ConditionalCheckFailedException if it exists)."""
-        extra = {"ConditionExpression": "attribute_not_exists(sweep_id)"} if only_new else {}
+        extra: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sweep_id)"} if only_new else {}
         document = {**key(partition, item), **attributes}
         call_aws("dynamodb", "PutItem", lambda: self._ddb.put_item(TableName=self.name, Item=document, **extra))
 

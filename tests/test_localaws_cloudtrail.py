@@ -4,7 +4,7 @@ GetEventSelectors by ARN), never in other accounts, and never by name (localaws/
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -13,6 +13,9 @@ from botocore.exceptions import ClientError
 from localaws import LocalAWS, admin_session
 from localaws.cloudtrail import DEFAULT_EVENT_SELECTORS
 from tests.conftest import CENTRAL
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudtrail.type_defs import AdvancedEventSelectorTypeDef, EventSelectorTypeDef, TrailTypeDef
 
 HOME = "us-east-1"
 OTHER = "eu-west-1"
@@ -40,8 +43,8 @@ def organization_member() -> str:
     return str(status["AccountId"])
 
 
-def trails_seen(account: str, region: str, **params: Any) -> list[dict[str, Any]]:
-    trails: list[dict[str, Any]] = session(account, region).client("cloudtrail").describe_trails(**params)["trailList"]
+def trails_seen(account: str, region: str, **params: Any) -> list[TrailTypeDef]:
+    trails: list[TrailTypeDef] = session(account, region).client("cloudtrail").describe_trails(**params)["trailList"]
     return trails
 
 
@@ -62,10 +65,14 @@ def test_a_trail_created_without_selectors_answers_the_default_selector(aws: Loc
 def test_selectors_that_were_put_are_answered_as_put(aws: LocalAWS) -> None:
     create_trail(CENTRAL, HOME, "custom")
     cloudtrail = boto3.client("cloudtrail", region_name=HOME)
-    write_only = [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "DataResources": []}]
+    write_only: list[EventSelectorTypeDef] = [
+        {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "DataResources": []}
+    ]
     cloudtrail.put_event_selectors(TrailName="custom", EventSelectors=write_only)
     assert cloudtrail.get_event_selectors(TrailName="custom")["EventSelectors"] == write_only
-    advanced = [{"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]
+    advanced: list[AdvancedEventSelectorTypeDef] = [
+        {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
+    ]
     cloudtrail.put_event_selectors(TrailName="custom", AdvancedEventSelectors=advanced)
     answer = cloudtrail.get_event_selectors(TrailName="custom")
     assert (answer["AdvancedEventSelectors"], "EventSelectors" in answer) == (advanced, False)

@@ -51,3 +51,12 @@ def test_the_wheel_installs_the_xray_guard_command(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert installed.stdout.strip() == "ok", installed.stderr
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    root = Path(__file__).resolve().parent.parent
+    layout = (root / "README.md").read_text().split("## Layout", 1)[-1].split("\n## ", 1)[0]
+    modules = {p.name for p in (root / "chalicelib").glob("*.py") if p.name != "__init__.py"}
+    modules |= {p.name for p in (root / "chalicelib" / "sinks").glob("*.py") if p.name != "__init__.py"}
+    assert modules, "no modules found"
+    assert sorted(m for m in modules if m not in layout) == []

@@ -195,3 +195,13 @@ def test_enabled_regions_come_from_account_list_regions(world: World) -> None:
     assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= set(regions)
     assert len(regions) >= 17
     assert world.calls("ListRegions")
+
+
+def test_enabled_regions_fall_back_to_ec2_when_list_regions_is_refused(world: World) -> None:
+    topic, _ = world.alert_inbox()
+    world.aws.set_faults(fail=["account:ListRegions@222222222222=AccessDeniedException"])
+    regions = enabled_regions(world.responder(topic), "222222222222")
+    assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= set(regions)
+    assert regions == sorted(regions)
+    assert world.calls("ListRegions")
+    assert world.calls("DescribeRegions")

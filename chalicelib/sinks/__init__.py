@@ -15,13 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain import SinkName
 from chalicelib.errors import AwsCallError, SinkFailed
 from chalicelib.findings import Finding
 from chalicelib.log import emit
 from chalicelib.table import CentralTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 DELIVERY_PREFIX = "delivery#"  # leading key of the delivery items (the event handler's grant is limited to it)
 DELIVERY_TTL_SECONDS = 3600
@@ -71,7 +74,9 @@ class MemoryDeliveries:
 class TableDeliveries:
     """In the central table (chalicelib/table.py), an hour long: item `delivery#<event id>` / `<sink>`."""
 
-    def __init__(self, client: Any | Callable[[], Any], table: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._table = CentralTable(client, table)
         self._clock = clock
 
