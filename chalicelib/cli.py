@@ -36,8 +36,9 @@ from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.keyguard import posture_book
 from chalicelib.kms import PostureBook
+from chalicelib.runtime import audit_responder
 from chalicelib.service import Responder
-from chalicelib.sessions import ClientFactory, session_from_env
+from chalicelib.sessions import session_from_env
 from chalicelib.settings import Settings
 from chalicelib.sweep import check_account, list_accounts, unreachable_coverage
 from chalicelib.text import safe_text
@@ -218,9 +219,9 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         values["XRAY_GUARD_ACCOUNTS"] = args.accounts
     values["XRAY_GUARD_REGIONS"] = "" if args.regions == "all" else args.regions
     settings = Settings.from_env(values, required=())
-    clients = connect(settings, env)
-    responder = Responder(settings, clients, sinks=[])  # the audit reports; it sends nothing anywhere
-    accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [clients.home_account()]
+    responder = connect(settings, env)
+    home = responder.clients.home_account()
+    accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [home]
     # Each key once per run, a key of another account with its owner's credentials; rotation is turned on only
     # with --fix and XRAY_GUARD_FIX_KEY_ROTATION=true.
     book = posture_book(responder, fix_rotation=args.fix and settings.fix_key_rotation, foreign_keys=True)
@@ -276,15 +277,15 @@ def check_accounts(
             yield done, future.result()
 
 
-def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:
-    """Clients from the AWS environment in `env`, checked before any account is: the credentials resolve and are
-    current, and sts:GetCallerIdentity answers through the configured endpoint and region. A broken environment is a
-    ConfigError naming what is wrong and where it comes from."""
+def connect(settings: Settings, env: Mapping[str, str]) -> Responder:
+    """The audit's pipeline from the composition root, on the AWS environment in `env`, checked before any account
+    is: the credentials resolve and are current, and sts:GetCallerIdentity answers through the configured endpoint and
+    region. A broken environment is a ConfigError naming what is wrong and where it comes from."""
     try:
         session = session_from_env(env)
         _check_credentials(session)
-        clients = ClientFactory(settings.member_role, base=session)
-        clients.home_account()
+        responder = audit_responder(settings, session)
+        responder.clients.home_account()
     except ProfileNotFound as e:
         raise ConfigError(
             f"AWS profile {e.kwargs.get('profile')!r} (AWS_PROFILE) is not in the AWS config file "
@@ -303,7 +304,7 @@ def connect(settings: Settings, env: Mapping[str, str]) -> ClientFactory:
         # botocore raises a bare ValueError ("Invalid endpoint: ...", urllib's "Invalid IPv6 URL") for an endpoint
         # it cannot use; it builds no client from anything else this early.
         raise ConfigError(f"the AWS endpoint URL is not usable ({e}): {_endpoint_source(env)}") from e
-    return clients
+    return responder
 
 
 NO_CREDENTIALS = (

@@ -68,6 +68,12 @@ def build(env: Mapping[str, str], home_account: str | None, session: botocore.se
     return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))
 
 
+def audit_responder(settings: Settings, session: botocore.session.Session) -> Responder:
+    """The audit command's pipeline: the operator's session (assuming the member role in other accounts) and no
+    destinations: the audit reports, it sends nothing anywhere."""
+    return Responder(settings, ClientFactory(settings.member_role, base=session), sinks=[])
+
+
 class Container:
     """One Lambda execution environment of a function: its environment variables and its AWS session.
 
