@@ -93,7 +93,10 @@ def check_account(
         trails = reader.trails(regions)  # a few calls in a row, while the workers check the regions
         findings, readings = list(checks), list(rules)
     coverage = {r: judge(r, rule, trails[r], PATTERN) for r, rule in zip(regions, readings, strict=True)}
-    emit("coverage", account=account, gaps={r: c for r, c in coverage.items() if is_gap(c)})
+    gaps = {r: c for r, c in coverage.items() if is_gap(c)}
+    emit("coverage", account=account, gaps=gaps)
+    for region, judged in gaps.items():  # one line per gap: the CoverageGaps metric filter counts them
+        emit("coverage-gap", account=account, region=region, coverage=judged)
     return [dataclasses.replace(f, coverage=coverage[f.region]) for f in findings]
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CENTRAL, World, load_event
+from chalicelib.sweep import check_account
+from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, World, load_event
 from tests.test_hostile_input import captured_log
 from tests.test_iam import allows, function_policy, handler_names
 
@@ -76,9 +77,32 @@ def test_filters_count_failures_and_suppressions() -> None:
         {"kind": "decision", "decision": "error", "outcome": "error"},
         {"kind": "alert-suppressed", "account": "222222222222"},
         {"kind": "decision", "decision": "compliant", "outcome": "compliant"},
+        {"kind": "coverage", "account": "222222222222", "gaps": {}},
     ]
     counts = {name: sum(matches(p, line) for line in lines) for name, p in metric_filters().items()}
-    assert counts == {"Drifts": 1, "Reverts": 0, "FailedReverts": 1, "SuppressedAlerts": 1, "Errors": 1}
+    assert counts == {
+        "Drifts": 1, "Reverts": 0, "FailedReverts": 1, "SuppressedAlerts": 1, "Errors": 1, "CoverageGaps": 0
+    }  # fmt: skip
+
+
+def test_the_coverage_gap_filter_counts_each_region_a_sweep_finds_without_events(world: World) -> None:
+    covered = ("eu-west-1", "us-east-1")
+    for region in covered:
+        world.create_key(MEMBER, region)
+        world.put(MEMBER, region, Type="KMS", KeyId=APPROVED_ALIAS)
+    topic, _ = world.alert_inbox()
+    responder = world.responder(topic, XRAY_GUARD_REGIONS=",".join(covered))
+    with captured_log() as log:
+        findings = check_account(responder, MEMBER)  # no forwarding rule and no trail: both regions are gaps
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+
+    counts = {name: sum(matches(p, line) for line in lines) for name, p in metric_filters().items()}
+
+    assert {f.region: f.coverage.startswith("sweep-only") for f in findings if f.coverage} == dict.fromkeys(
+        covered, True
+    )
+    assert counts["CoverageGaps"] == len(covered)
+    assert counts["Drifts"] == 0
 
 
 @pytest.mark.parametrize("function", handler_names())
