@@ -297,24 +297,36 @@ def render_chatbot(finding: Finding, storm: StormVerdict | None = None) -> dict[
             f"*CloudTrail event:* {chat_code(finding.cloudtrail_event_id or 'n/a')}",
         ]
     )
-    return {
-        "version": "1.0",
-        "source": "custom",
-        "id": safe_text(finding.event_id or f"{finding.account}-{finding.region}-{finding.observed_at}"),
-        "content": {
-            "textType": "client-markdown",
-            "title": f"{_EMOJI.get(finding.severity, '')} [{finding.severity.upper()}] {title}".strip(),
-            "description": description,
-            "nextSteps": [chat_code(cmd) for cmd in fix_commands(finding)],
-            "keywords": [finding.severity, finding.verdict.value, finding.outcome.value, finding.account],
-        },
-        "metadata": {
+    return _chat_notification(
+        safe_text(finding.event_id or f"{finding.account}-{finding.region}-{finding.observed_at}"),
+        f"{_EMOJI.get(finding.severity, '')} [{finding.severity.upper()}] {title}".strip(),
+        description,
+        [finding.severity, finding.verdict.value, finding.outcome.value, finding.account],
+        {
             "threadId": f"xray-guard-{finding.account}-{finding.region}",
             "summary": subject(finding, storm),
             "eventType": "XRayEncryptionDrift",
             "additionalContext": _additional_context(finding),
         },
-    }
+        next_steps=[chat_code(cmd) for cmd in fix_commands(finding)],
+    )
+
+
+def _chat_notification(
+    notification_id: str,
+    title: str,
+    description: str,
+    keywords: list[str],
+    metadata: dict[str, Any],
+    *,
+    next_steps: list[str] | None = None,
+) -> dict[str, Any]:
+    """An Amazon Q Developer custom notification (the `default` rendering; see the module docstring's link)."""
+    content: dict[str, Any] = {"textType": "client-markdown", "title": title, "description": description}
+    if next_steps is not None:
+        content["nextSteps"] = next_steps
+    content["keywords"] = keywords
+    return {"version": "1.0", "source": "custom", "id": notification_id, "content": content, "metadata": metadata}
 
 
 def attributes(severity: str, account: str, region: str, outcome: str) -> dict[str, MessageAttributeValueTypeDef]:
@@ -359,15 +371,27 @@ def _clipped(actor: Actor) -> Actor:
 def _finding_message(finding: Finding, storm: StormVerdict | None) -> Message:
     # The alert's machine rendering is finding/v1 plus what storm control adds to this one message.
     machine = json.dumps({**finding.to_json(), "storm_count": storm.count if storm else 0, "storm_held": _held(storm)})
+    return _message(
+        subject(finding, storm),
+        render_chatbot(finding, storm),
+        render_email(finding, storm),
+        machine,
+        attributes(finding.severity, finding.account, finding.region, finding.outcome.value),
+    )
+
+
+def _message(
+    subject: str,
+    chatbot: dict[str, Any],
+    email: str,
+    machine: str,
+    message_attributes: dict[str, MessageAttributeValueTypeDef],
+) -> Message:
+    """The four renderings SNS picks from by protocol (see the module docstring); sqs and lambda get the JSON."""
     return Message(
-        subject=subject(finding, storm),
-        message={
-            "default": json.dumps(render_chatbot(finding, storm)),
-            "email": render_email(finding, storm),
-            "sqs": machine,
-            "lambda": machine,
-        },
-        attributes=attributes(finding.severity, finding.account, finding.region, finding.outcome.value),
+        subject=subject,
+        message={"default": json.dumps(chatbot), "email": email, "sqs": machine, "lambda": machine},
+        attributes=message_attributes,
     )
 
 
@@ -468,16 +492,12 @@ def digest_message(
         sweep_id, title, worst=worst, count_text=count_text, bad=bad, failed_accounts=failed_accounts, gaps=gaps,
         keys=keys, central=central,
     )  # fmt: skip
-    machine_json = json.dumps(machine)
-    return Message(
-        subject=_ascii_subject(f"[{worst.upper()}] {short}"),
-        message={
-            "default": json.dumps(chatbot),
-            "email": email_text[: MESSAGE_BUDGET // 2],
-            "sqs": machine_json,
-            "lambda": machine_json,
-        },
-        attributes=attributes(worst, "multiple", "multiple", "sweep-digest"),
+    return _message(
+        _ascii_subject(f"[{worst.upper()}] {short}"),
+        chatbot,
+        email_text[: MESSAGE_BUDGET // 2],
+        json.dumps(machine),
+        attributes(worst, "multiple", "multiple", "sweep-digest"),
     )
 
 
@@ -518,19 +538,13 @@ def _digest_chatbot(
         lines.append(f"... and {len(gaps) - 10} more coverage gaps (see the email or JSON rendering)")
     lines += [f"*Key:* {chat_code(row['key'])} {chat_text(row['posture'])}" for row in keys[:10]]
     lines += [f"*Central key:* {chat_code(arn)} {chat_text(c['posture'])}" for arn, c in sorted(central.items())[:10]]
-    chatbot = {
-        "version": "1.0",
-        "source": "custom",
-        "id": sweep_id,
-        "content": {
-            "textType": "client-markdown",
-            "title": f"{_EMOJI.get(worst, '')} {chat_text(title)}",
-            "description": "\n".join(lines),
-            "keywords": [worst, "sweep"],
-        },
-        "metadata": {"threadId": f"xray-guard-sweep-{sweep_id}", "summary": title[:SUBJECT_LIMIT]},
-    }
-    return chatbot
+    return _chat_notification(
+        sweep_id,
+        f"{_EMOJI.get(worst, '')} {chat_text(title)}",
+        "\n".join(lines),
+        [worst, "sweep"],
+        {"threadId": f"xray-guard-sweep-{sweep_id}", "summary": title[:SUBJECT_LIMIT]},
+    )
 
 
 def _coverage_lines(gaps: list[Mapping[str, str]]) -> list[str]:
@@ -602,25 +616,17 @@ def storm_recap_message(recap: StormRecap) -> Message:
         f"{chat_code(a)} {chat_code(r)}: {sum((d.account, d.region) == (a, r) for d in recap.drifts)} held back"
         for a, r in pairs
     ]
-    chatbot = {
-        "version": "1.0",
-        "source": "custom",
-        "id": f"storm-recap-{recap.window}",
-        "content": {
-            "textType": "client-markdown",
-            "title": f"{_EMOJI[Severity.HIGH]} [HIGH] {title}",
-            "description": "\n".join(lines[:20]),
-            "keywords": [Severity.HIGH.value, "storm-recap"],
-        },
-        "metadata": {"threadId": f"xray-guard-storm-{recap.window}", "summary": title[:SUBJECT_LIMIT]},
-    }
-    return Message(
-        subject=_ascii_subject(f"[HIGH] {title}"),
-        message={
-            "default": json.dumps(chatbot),
-            "email": _text_block(email)[: MESSAGE_BUDGET // 2],
-            "sqs": machine,
-            "lambda": machine,
-        },
-        attributes=attributes(Severity.HIGH, "multiple", "multiple", "storm-recap"),
+    chatbot = _chat_notification(
+        f"storm-recap-{recap.window}",
+        f"{_EMOJI[Severity.HIGH]} [HIGH] {title}",
+        "\n".join(lines[:20]),
+        [Severity.HIGH.value, "storm-recap"],
+        {"threadId": f"xray-guard-storm-{recap.window}", "summary": title[:SUBJECT_LIMIT]},
+    )
+    return _message(
+        _ascii_subject(f"[HIGH] {title}"),
+        chatbot,
+        _text_block(email)[: MESSAGE_BUDGET // 2],
+        machine,
+        attributes(Severity.HIGH, "multiple", "multiple", "storm-recap"),
     )

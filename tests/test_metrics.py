@@ -72,7 +72,7 @@ def test_filters_count_a_real_drift(world: World, mode: str, expected: dict[str,
 
 
 def test_filters_count_failures_and_suppressions() -> None:
-    lines = [
+    lines: list[dict[str, Any]] = [
         {"kind": "decision", "decision": "drift-none", "outcome": "revert-failed"},
         {"kind": "decision", "decision": "error", "outcome": "error"},
         {"kind": "alert-suppressed", "account": "222222222222"},
