@@ -31,7 +31,7 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
 
 from chalicelib.coverage_policy import is_gap
-from chalicelib.domain import Outcome, Trigger, Verdict
+from chalicelib.domain import Outcome, PostureStatus, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
 from chalicelib.keyguard import posture_book
@@ -184,18 +184,24 @@ def exit_code(
     """2 > 1 > 0 on encryption; with `require_coverage` a coverage gap is worth 1 too (never more); with
     `require_key_posture` a weak key posture is worth 1 and an unknown one 2."""
     failed = {Outcome.REVERT_FAILED.value, Outcome.ERROR.value}
-    postures = [str(r.get("key_posture") or "") for r in rows] if require_key_posture else []
+    postures = {posture_status(r) for r in rows} if require_key_posture else set()
     if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] in failed for r in rows):
         return EXIT_ERROR
-    if any(p.startswith("unknown:") for p in postures):
+    if PostureStatus.UNKNOWN in postures:
         return EXIT_ERROR
     if any(r["verdict"] != Verdict.COMPLIANT.value and r["outcome"] != Outcome.REVERTED.value for r in rows):
         return EXIT_DRIFT
     if require_coverage and any(is_gap(r.get("coverage")) for r in rows):
         return EXIT_DRIFT
-    if any(p.startswith("weak:") for p in postures):
+    if PostureStatus.WEAK in postures:
         return EXIT_DRIFT
     return EXIT_COMPLIANT
+
+
+def posture_status(row: Mapping[str, Any]) -> PostureStatus | None:
+    """The approved key's posture in an audit row (None: not read, e.g. an account that could not be checked)."""
+    status = (row.get("key") or {}).get("posture_status")
+    return None if status is None else PostureStatus(status)
 
 
 def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -242,7 +248,8 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         out.write(
             f"\n{len(rows)} region(s) checked, {len(bad)} not compliant, {len(gaps)} with an event coverage gap.\n"
         )
-        weak = {(r["key"] or {}).get("arn") for r in rows if str(r["key_posture"] or "").startswith(("weak", "unkn"))}
+        not_ok = {PostureStatus.WEAK, PostureStatus.UNKNOWN}
+        weak = {(r["key"] or {}).get("arn") for r in rows if posture_status(r) in not_ok}
         if weak:
             out.write(f"{len(weak)} approved key(s) with a weak or unknown posture (KEY_POSTURE).\n")
     return exit_code(rows, require_coverage=args.require_coverage, require_key_posture=args.require_key_posture)

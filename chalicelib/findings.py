@@ -73,6 +73,7 @@ class KeyFinding:
             "deletion_date": self.deletion_date,
             "event_name": self.event_name,
             "posture": None if self.posture is None else self.posture.render(),
+            "posture_status": None if self.posture is None else self.posture.status.value,
             "problems": [] if self.posture is None else [p.words for p in self.posture.problems],
         }
 

@@ -61,7 +61,7 @@ def test_audit_rows_carry_the_posture_which_changes_the_exit_code_only_when_requ
     assert _postures(rows) == {"eu-west-1": "weak: automatic key rotation is off", "us-east-1": "ok"}
     weak = next(r for r in rows if r["region"] == "eu-west-1")
     assert weak["key"] == {"arn": keys["eu-west-1"], "state": "Enabled", "deletion_date": None, "event_name": None,
-                           "posture": "weak: automatic key rotation is off",
+                           "posture": "weak: automatic key rotation is off", "posture_status": "weak",
                            "problems": ["automatic key rotation is off"]}  # fmt: skip
     assert audit(capsys, "--require-key-posture")[0] == cli.EXIT_DRIFT
     cli.main(["audit", "--accounts", MEMBER, "--regions", "eu-west-1"], env=dict(os.environ))
