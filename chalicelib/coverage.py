@@ -28,6 +28,7 @@ from chalicelib.coverage_policy import (
     Unread,
     trail_records,
 )
+from chalicelib.domain import Arn
 from chalicelib.errors import AwsCallError
 from chalicelib.sessions import ClientFactory, call_aws, paginate
 from chalicelib.settings import Settings
@@ -45,11 +46,11 @@ class Destination:
 
     @property
     def bus_account(self) -> str:
-        return self.bus_arn.split(":")[4]
+        return Arn.of(self.bus_arn).account
 
     @property
     def bus_region(self) -> str:
-        return self.bus_arn.split(":")[3]
+        return Arn.of(self.bus_arn).region
 
     def is_central(self, account: str, region: str) -> bool:
         return (account, region) == (self.bus_account, self.bus_region)
@@ -203,7 +204,7 @@ class CoverageReader:
         return Trail(
             arn=arn,
             name=str(entry.get("Name", arn.rsplit("/", 1)[-1])),
-            home_region=str(entry.get("HomeRegion", arn.split(":")[3])),
+            home_region=str(entry.get("HomeRegion", Arn.of(arn).region)),
             multi_region=entry.get("IsMultiRegionTrail") is True,
             organization=entry.get("IsOrganizationTrail") is True,
             logging=logging,

@@ -160,10 +160,37 @@ UNUSABLE_KEY_STATES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Arn:
+    """An ARN's parts: arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE (the resource may hold colons of its own)."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @classmethod
+    def parse(cls, text: str) -> Arn | None:
+        """The parts of `text`, or None if it is not an ARN (a key id, an alias name, an account id ...)."""
+        parts = text.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn":
+            return None
+        return cls(*parts[1:])
+
+    @classmethod
+    def of(cls, text: str) -> Arn:
+        """The parts of a value already known to be an ARN (validated settings, or an ARN AWS returned)."""
+        arn = cls.parse(text)
+        if arn is None:
+            raise ValueError(f"not an ARN: {text!r}")
+        return arn
+
+
 def key_account(key_arn: str) -> str | None:
     """The account that owns a KMS key or alias ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID), if it is an ARN."""
-    parts = key_arn.split(":")
-    return parts[4] if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "kms" else None
+    arn = Arn.parse(key_arn)
+    return arn.account if arn is not None and arn.service == "kms" else None
 
 
 @dataclass(frozen=True)

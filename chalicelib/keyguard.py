@@ -19,6 +19,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import (
+    Arn,
     EncryptionState,
     EncryptionType,
     KeyInfo,
@@ -31,7 +32,6 @@ from chalicelib.domain import (
     Target,
     Trigger,
     Verdict,
-    key_account,
 )
 from chalicelib.errors import AwsCallError
 from chalicelib.events import EncryptionChange
@@ -92,9 +92,9 @@ def approved_alias(ref: str, target: Target) -> str | None:
     """The approved alias's name (alias/NAME) when the approved key is configured by an alias of this place."""
     if ref.startswith("alias/"):
         return ref
-    parts = ref.split(":")
-    if len(parts) == 6 and parts[5].startswith("alias/") and (parts[4], parts[3]) == (target.account, target.region):
-        return parts[5]
+    arn = Arn.parse(ref)
+    if arn and arn.resource.startswith("alias/") and (arn.account, arn.region) == (target.account, target.region):
+        return arn.resource
     return None
 
 
@@ -174,7 +174,8 @@ class KeyGuard:
         return partition
 
     def _describe(self, arn: str) -> KeyInfo | MissingKey:
-        return KeyDirectory(self._r.clients.kms(key_account(arn) or "", arn.split(":")[3])).describe(arn)
+        where = Arn.of(arn)
+        return KeyDirectory(self._r.clients.kms(where.account, where.region)).describe(arn)
 
     def _a_store_uses(self, target: Target, arn: str) -> bool:
         """One read of the region's stores: does X-Ray or aws/spans use this key? (The check that follows re-reads
@@ -244,9 +245,9 @@ class KeyGuard:
         """Why a re-pointed approved alias may not be followed: the new target must be usable, customer-managed,
         symmetric, in this account and region, and its posture (rotation and policy) ok."""
         failures = [key.unusable_reason] if key.unusable_reason else []
-        parts = key.arn.split(":")
-        if (parts[4], parts[3]) != (target.account, target.region):
-            failures.append(f"it is in account {parts[4]}, region {parts[3]}, not here")
+        where = Arn.of(key.arn)
+        if (where.account, where.region) != (target.account, target.region):
+            failures.append(f"it is in account {where.account}, region {where.region}, not here")
         if not failures:
             org = Organization(key.account, known_accounts(self._r), self._r.settings.organization_id)
             posture = self._reader.read(key, org)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.domain import KeyPosture, PostureProblem, RotationStatus, Severity
+from chalicelib.domain import Arn, KeyPosture, PostureProblem, RotationStatus, Severity
 
 DECRYPT_CAPABLE = ("kms:Decrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy")
 XRAY_SERVICE = "xray.amazonaws.com"
@@ -180,8 +180,8 @@ def _outsiders(statement: Mapping[str, Any], org: Organization) -> list[str]:
 def _account_of(principal: str) -> str | None:
     if _ACCOUNT.match(principal):
         return principal
-    parts = principal.split(":")
-    return parts[4] if len(parts) >= 6 and parts[0] == "arn" and _ACCOUNT.match(parts[4]) else None
+    arn = Arn.parse(principal)
+    return arn.account if arn is not None and _ACCOUNT.match(arn.account) else None
 
 
 def _pinned(statement: Mapping[str, Any], org: Organization) -> bool:

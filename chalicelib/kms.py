@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import KeyInfo, KeyPosture, MissingKey, PostureStatus, RotationStatus, key_account
+from chalicelib.domain import Arn, KeyInfo, KeyPosture, MissingKey, PostureStatus, RotationStatus, key_account
 from chalicelib.errors import AwsCallError
 from chalicelib.keyposture import MAX_ROTATION_DAYS, Organization, PolicyUnreadable, judge, rotation_applies
 from chalicelib.sessions import call_aws
@@ -60,7 +60,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _region_of(arn: str) -> str:
-    return arn.split(":")[3]
+    return Arn.of(arn).region
 
 
 class KeyPostureReader:

@@ -15,6 +15,7 @@ from chalicelib.domain import (
     SPANS_LOG_GROUP,
     Action,
     Actor,
+    Arn,
     EncryptionState,
     EncryptionType,
     KeyInfo,
@@ -135,8 +136,8 @@ def is_own_echo(actor: Actor, member_role: str, home_account: str) -> bool:
     if USER_AGENT_MARKER.split("/")[0] + "/" not in actor.user_agent or actor.session_name is None:
         return False
     role_name = actor.principal_arn.rsplit("/", 1)[-1]
-    parts = actor.principal_arn.split(":")
-    role_account = parts[4] if len(parts) > 5 else None
+    arn = Arn.parse(actor.principal_arn)
+    role_account = arn.account if arn else None
     # Anyone may name a role xray-guard-*: only in xray-guard's own account is such a role its Lambda's.
     own_role = role_name == member_role or (role_account == home_account and role_name.startswith(OWN_SESSION_PREFIX))
     return own_role and actor.session_name.startswith(OWN_SESSION_PREFIX)

@@ -15,7 +15,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chalicelib.domain import Mode, SinkName
+from chalicelib.domain import Arn, Mode, SinkName
 from chalicelib.errors import ConfigError
 
 # Key references X-Ray accepts (API_PutEncryptionConfig: "key ID, key ARN, alias name, or alias ARN").
@@ -187,7 +187,7 @@ class Settings(BaseModel):
     def topic_region(self) -> str:
         if self.topic_arn is None:
             raise ConfigError("XRAY_GUARD_TOPIC_ARN: is required to send alerts (allowed: an SNS topic ARN)")
-        return self.topic_arn.split(":")[3]
+        return Arn.of(self.topic_arn).region
 
     @property
     def account_list(self) -> tuple[str, ...] | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.coverage import CoverageReader, destination_for
 from chalicelib.coverage_policy import DENIAL_CODES, is_gap, judge, unreachable, verdict
-from chalicelib.domain import KeyInfo, PostureStatus, Target, Trigger, Verdict, key_account
+from chalicelib.domain import Arn, KeyInfo, PostureStatus, Target, Trigger, Verdict
 from chalicelib.errors import AwsCallError, XrayGuardError
 from chalicelib.events import PATTERN
 from chalicelib.findings import Finding
@@ -111,7 +111,8 @@ def central_keys(responder: Responder) -> dict[str, dict[str, Any]]:
     book = posture_book(responder, fix_rotation=settings.fix_key_rotation, foreign_keys=True)
     found: dict[str, dict[str, Any]] = {}
     for ref in refs:
-        owner, region = key_account(ref) or "", ref.split(":")[3]
+        where = Arn.of(ref)
+        owner, region = where.account, where.region
         try:
             key = KeyDirectory(responder.clients.kms(owner, region)).describe(ref)
         except AwsCallError as e:

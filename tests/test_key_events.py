@@ -152,7 +152,7 @@ def test_approved_key_disabled_is_critical_in_the_same_invocation_and_never_fail
     [alert] = world.alerts(inbox)
     assert alert["severity"] == "critical"
     assert alert["key"] == {"arn": key, "state": "Disabled", "deletion_date": None, "event_name": "DisableKey",
-                            "posture": None, "problems": []}  # fmt: skip
+                            "posture": None, "posture_status": None, "problems": []}  # fmt: skip
     assert _kms_writes(world) == []
     assert world.calls("PutEncryptionConfig") == []
 

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.domain import (
     Action,
     Actor,
+    Arn,
     EncryptionState,
     EncryptionStatus,
     EncryptionType,
@@ -228,3 +229,27 @@ def test_the_decision_depends_on_domain_values_only() -> None:
     tree = ast.parse((Path(__file__).parents[1] / "chalicelib" / "policy.py").read_text())
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert {m for m in modules if m.startswith("chalicelib.")} == {"chalicelib.domain"}
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("arn:aws:kms:eu-west-1:111122223333:key/1234", ("aws", "kms", "eu-west-1", "111122223333", "key/1234")),
+        ("arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/x", ("aws-us-gov", "kms", "us-gov-west-1",
+                                                                    "111122223333", "alias/x")),
+        ("arn:aws:logs:us-east-1:111122223333:log-group:aws/spans:*", ("aws", "logs", "us-east-1", "111122223333",
+                                                                       "log-group:aws/spans:*")),
+        ("arn:aws:iam::111122223333:role/path/name", ("aws", "iam", "", "111122223333", "role/path/name")),
+    ],
+)  # fmt: skip
+def test_an_arn_is_read_into_its_parts_the_resource_keeping_its_colons(text: str, parts: tuple[str, ...]) -> None:
+    arn = Arn.of(text)
+    assert (arn.partition, arn.service, arn.region, arn.account, arn.resource) == parts
+    assert Arn.parse(text) == arn
+
+
+@pytest.mark.parametrize("text", ["alias/xray-encryption", "1234abcd-12ab", "111122223333", "arn:aws:kms", ""])
+def test_what_is_not_an_arn_is_none_or_a_value_error(text: str) -> None:
+    assert Arn.parse(text) is None
+    with pytest.raises(ValueError, match="not an ARN"):
+        Arn.of(text)
