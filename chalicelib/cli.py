@@ -108,17 +108,14 @@ def _positive(value: str) -> int:
 
 def row(finding: Finding) -> dict[str, Any]:
     state = finding.after or finding.before
-    spans_state = (finding.spans.after or finding.spans.before) if finding.spans else None
+    spans = finding.spans.to_json() if finding.spans else None
     return {
         "account": finding.account,
         "region": finding.region,
         "type": state.type.value if state else None,
         "key_id": state.key_arn if state else None,
         "status": state.status.value if state else None,
-        "spans_destination": spans_state.destination.value if spans_state else None,
-        "spans_status": spans_state.status if spans_state else None,
-        "spans_key_id": spans_state.key_arn if spans_state else None,
-        "spans_verdict": finding.spans.verdict.value if finding.spans else None,
+        **{f"spans_{part}": spans[part] if spans else None for part in ("destination", "status", "key_id", "verdict")},
         "verdict": finding.verdict.value,
         # The audit sends nothing: drift it only found is "reported" here, not "alerted".
         "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
@@ -126,7 +123,7 @@ def row(finding: Finding) -> dict[str, Any]:
         "key_posture": finding.key.posture.render() if finding.key and finding.key.posture else None,
         "key": finding.key.to_json() if finding.key else None,
         "before": finding.to_json()["before"],
-        "spans": finding.spans.to_json() if finding.spans else None,
+        "spans": spans,
         "checked_at": finding.observed_at,
         "detail": "; ".join(
             part for part in (finding.detail or finding.reason, finding.spans.reason if finding.spans else "") if part
