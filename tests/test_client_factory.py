@@ -138,17 +138,7 @@ def test_the_sweep_releases_the_account_it_checked(world: World) -> None:
     set_up(world, (MEMBER,))
     topic, _ = world.alert_inbox()
     responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
-    ddb = world.client("dynamodb")
-    ddb.create_table(
-        TableName="sweeps",
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "sweep_id", "AttributeType": "S"},
-            {"AttributeName": "item", "AttributeType": "S"},
-        ],
-    )
-    store = SweepStore(ddb, "sweeps")
+    store = SweepStore(world.client("dynamodb"), world.create_central_table())
     store.begin("s-1", 2)
     sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s-1")
     world.aws.app.calls.clear()
