@@ -5,7 +5,6 @@ accounts in a bounded pool with its rows in account order."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,24 +22,31 @@ OTHER = "333333333333"
 
 
 class CountingSession(botocore.session.Session):
-    """A botocore session that counts the clients being built at the same time (each build takes 50 ms longer)."""
+    """A botocore session that counts the clients being built at the same time.
 
-    def __init__(self) -> None:
+    A build waits (without sleeping) until `together` builds are under way, so builds that can overlap do overlap,
+    however the threads are scheduled; `together` 1 (the default) holds nothing back. A build that waits
+    `patience` seconds in vain goes on: the test then fails on the count instead of hanging."""
+
+    def __init__(self, together: int = 1, patience: float = 10.0) -> None:
         super().__init__()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self.together = together
+        self.patience = patience
         self.active = 0
         self.most_at_once = 0
         self.built: list[tuple[str, str]] = []
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
+        with self._changed:
             self.active += 1
             self.most_at_once = max(self.most_at_once, self.active)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.active >= self.together, timeout=self.patience)
         try:
-            time.sleep(0.05)
             return super().create_client(*args, **kwargs)
         finally:
-            with self._lock:
+            with self._changed:
                 self.active -= 1
                 self.built.append((str(args[0]), str(kwargs.get("region_name"))))
 
@@ -85,11 +91,13 @@ def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> 
 def test_member_clients_are_built_a_few_at_a_time_home_clients_one_at_a_time(world: World) -> None:
     factory, session = counting_factory(world)
     factory.ensure_access(MEMBER)  # builds the STS client: the session is set up (warm) from here on
-    session.most_at_once = 0
+    assert len(REGIONS) % BUILDS_AT_ONCE == 0  # every build finds partners to overlap with: none waits in vain
+    session.most_at_once, session.together = 0, BUILDS_AT_ONCE
 
     with ThreadPoolExecutor(len(REGIONS)) as pool:
         list(pool.map(lambda region: factory.logs(MEMBER, region), REGIONS))
-    member_at_once, session.most_at_once = session.most_at_once, 0
+    # Each home build waits a moment for a second one, which the home lock must keep out.
+    member_at_once, session.most_at_once, session.together, session.patience = session.most_at_once, 0, 2, 0.02
     with ThreadPoolExecutor(len(REGIONS)) as pool:
         list(pool.map(lambda region: factory.logs(CENTRAL, region), REGIONS))
 
