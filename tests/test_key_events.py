@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from moto.events.models import EventPattern
 
 from chalicelib.errors import RemediationFailed
 from chalicelib.events import PATTERN, parse_change
@@ -58,8 +57,7 @@ WRITES_TO_KMS = {
 
 
 def _matches(event: dict[str, Any]) -> bool:
-    matched: bool = EventPattern(json.dumps(PATTERN), PATTERN).matches_event(cast("Any", event))
-    return matched
+    return moto_bridge.event_pattern_matches(PATTERN, event)
 
 
 # -- the pattern and the parser -----------------------------------------------------------------------------------
