@@ -16,7 +16,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 import boto3
 import botocore.loaders
@@ -25,6 +25,7 @@ import botocore.session
 from chalicelib.spans import logs_key_statement
 from chalicelib.table import TABLE_KEYS
 from localaws.calls import CallEntry
+from localaws.faults import FaultChanges
 
 CENTRAL = "123456789012"  # moto's default account: xray-guard's home, where the offline credentials act
 MEMBER, MEMBER_REGION = "222222222222", "eu-west-1"  # where tests/events/*.json happen
@@ -211,15 +212,7 @@ class Emulator(Protocol):
 
     def published(self, topic_arn: str) -> list[dict[str, str | None]]: ...
 
-    def set_faults(
-        self,
-        *,
-        latency_ms: float | None = None,
-        throttle_rate: float | None = None,
-        updating_seconds: float | None = None,
-        fail: Any = None,
-        no_transaction_search: Any = None,
-    ) -> dict[str, object]: ...
+    def set_faults(self, **changes: Unpack[FaultChanges]) -> dict[str, object]: ...
 
 
 class LocalWorld:
