@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 # One attempt: an error the test expects (or a 500 from moto) would otherwise be retried and slow the run down.
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+# And without botocore's own checks of the request, so that malformed requests reach localaws's checks.
+UNCHECKED = NO_RETRIES.merge(Config(parameter_validation=False))
 
 
 def error_of(call: Callable[[], object]) -> tuple[str, str, int]:

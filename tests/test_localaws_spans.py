@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from localaws import FaultSettings, LocalAWS, LocalAWSClient, admin_session
 from localaws.__main__ import parse_settings
 from localaws.logs import policy_allows_logs
 from localaws.world import key_policy, local_session
-from tests.helpers import NO_RETRIES, error_of
+from tests.helpers import NO_RETRIES, UNCHECKED, error_of
 from tests.test_localaws import run_aws_cli
 
 if TYPE_CHECKING:
@@ -476,8 +475,7 @@ def test_associate_errors(aws: LocalAWS, params: Callable[[str], dict[str, str]]
 
 def associate_unchecked(params: dict[str, str]) -> None:
     """AssociateKmsKey without botocore's check of required parameters, to reach the server's own checks."""
-    unchecked = NO_RETRIES.merge(Config(parameter_validation=False))
-    boto3.client("logs", region_name=REGION, config=unchecked).associate_kms_key(**params)
+    boto3.client("logs", region_name=REGION, config=UNCHECKED).associate_kms_key(**params)
 
 
 def pending_deletion_logs_key() -> str:
