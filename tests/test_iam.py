@@ -343,7 +343,7 @@ def _logical_id(function: str) -> str:
 @pytest.fixture
 def central(world: World) -> Central:
     topic, _inbox = world.alert_inbox()
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = world.client("sqs")
     sweep = sqs.create_queue(QueueName=_central_name("SweepQueue", "QueueName"))["QueueUrl"]
     failures = sqs.create_queue(QueueName=_central_name("FailureQueue", "QueueName"))["QueueUrl"]
     world.create_central_table(TABLE)
@@ -429,7 +429,7 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
     world = central.world
     # Set up (not observed): an hour ago, storm control held back two drift alerts; the sweep recaps them.
     an_hour_ago = time.time() - 3600
-    storm = TableStorm(boto3.client("dynamodb", region_name="us-east-1"), TABLE, clock=lambda: an_hour_ago)
+    storm = TableStorm(world.client("dynamodb"), TABLE, clock=lambda: an_hour_ago)
     for n in range(5):
         storm.record(SuppressedDrift(MEMBER, MEMBER_REGION, f"event-{n}", "drift-none"), alert_mode=True)
     world.aws.app.calls.clear()

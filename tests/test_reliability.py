@@ -150,7 +150,7 @@ def test_a_drift_under_a_fault_ends_reverted_and_verified_or_failed_loudly(world
     key = world.create_key()
     world.put(Type="NONE")
     topic, inbox = world.alert_inbox()
-    failures = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="xray-guard-failures")["QueueUrl"]
+    failures = world.client("sqs").create_queue(QueueName="xray-guard-failures")["QueueUrl"]
     fault.inject(world, key)
     responder = world.responder(topic, XRAY_GUARD_FAILURE_QUEUE_URL=failures, **fault.env)
     world.aws.app.calls.clear()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib.domain import (
@@ -118,8 +117,8 @@ def test_security_hub_finding_opens_in_the_member_account_then_archives_on_the_s
 def test_eventbridge_finding_event_reaches_a_rule_on_the_central_bus(world: World) -> None:
     world.create_key()
     topic, _ = world.alert_inbox()
-    events = boto3.client("events", region_name="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    events = world.client("events")
+    sqs = world.client("sqs")
     queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": [SOURCE], "detail-type": [DETAIL_TYPE], "account": [CENTRAL]}  # as the README advises

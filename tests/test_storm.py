@@ -93,7 +93,7 @@ def test_table_recap_names_each_held_back_drift_once_per_closed_hour(world: Worl
 
 
 def test_table_errors_send_the_alert(world: World) -> None:
-    storm = TableStorm(boto3.client("dynamodb", region_name="us-east-1"), "no-such-table", clock=world.time.monotonic)
+    storm = TableStorm(world.client("dynamodb"), "no-such-table", clock=world.time.monotonic)
     assert all(storm.record(drift(n), alert_mode=True).send for n in range(1, 10))
 
 
