@@ -24,31 +24,38 @@ OTHER = "333333333333"
 class CountingSession(botocore.session.Session):
     """A botocore session that counts the clients being built at the same time.
 
-    A build waits (without sleeping) until `together` builds are under way, so builds that can overlap do overlap,
-    however the threads are scheduled; `together` 1 (the default) holds nothing back. A build that waits
-    `patience` seconds in vain goes on: the test then fails on the count instead of hanging."""
+    After `expect(builds, together)`, a build waits (on a condition, never a sleep) until `together` builds, or all
+    the expected ones still unfinished, are under way: builds that can overlap do overlap, however the threads are
+    scheduled. A build that waits `patience` seconds in vain goes on (the test then fails on the count instead of
+    hanging). Without `expect`, nothing is held back."""
 
-    def __init__(self, together: int = 1, patience: float = 10.0) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self._changed = threading.Condition()
-        self.together = together
-        self.patience = patience
+        self.together, self.left, self.patience = 1, 0, 0.0
         self.active = 0
         self.most_at_once = 0
         self.built: list[tuple[str, str]] = []
+
+    def expect(self, builds: int, together: int, patience: float = 10.0) -> None:
+        """Count anew: `builds` clients are about to be built, each held until `together` are under way."""
+        with self._changed:
+            self.together, self.left, self.patience, self.most_at_once = together, builds, patience, 0
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
         with self._changed:
             self.active += 1
             self.most_at_once = max(self.most_at_once, self.active)
             self._changed.notify_all()
-            self._changed.wait_for(lambda: self.active >= self.together, timeout=self.patience)
+            self._changed.wait_for(lambda: self.active >= min(self.together, self.left), timeout=self.patience)
         try:
             return super().create_client(*args, **kwargs)
         finally:
             with self._changed:
                 self.active -= 1
+                self.left -= 1
                 self.built.append((str(args[0]), str(kwargs.get("region_name"))))
+                self._changed.notify_all()
 
 
 def counting_factory(world: World) -> tuple[ClientFactory, CountingSession]:
@@ -91,13 +98,12 @@ def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> 
 def test_member_clients_are_built_a_few_at_a_time_home_clients_one_at_a_time(world: World) -> None:
     factory, session = counting_factory(world)
     factory.ensure_access(MEMBER)  # builds the STS client: the session is set up (warm) from here on
-    assert len(REGIONS) % BUILDS_AT_ONCE == 0  # every build finds partners to overlap with: none waits in vain
-    session.most_at_once, session.together = 0, BUILDS_AT_ONCE
+    session.expect(len(REGIONS), together=BUILDS_AT_ONCE)
 
     with ThreadPoolExecutor(len(REGIONS)) as pool:
         list(pool.map(lambda region: factory.logs(MEMBER, region), REGIONS))
-    # Each home build waits a moment for a second one, which the home lock must keep out.
-    member_at_once, session.most_at_once, session.together, session.patience = session.most_at_once, 0, 2, 0.02
+    member_at_once = session.most_at_once
+    session.expect(len(REGIONS), together=2, patience=0.02)  # each waits a moment for a second the lock keeps out
     with ThreadPoolExecutor(len(REGIONS)) as pool:
         list(pool.map(lambda region: factory.logs(CENTRAL, region), REGIONS))
 
