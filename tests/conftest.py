@@ -82,9 +82,17 @@ class World(LocalWorld):
 
     def sweep(self, accounts: str, regions: str, **env: str) -> SweepRun:
         """Run the three sweep steps as Lambda would, against a new alert inbox, central table and sweep queue:
-        scheduled_sweep → one SQS message per account → sweep_account for each (an AwsCallError is retried as SQS
-        redelivers the message, then account_failed as the dead-letter handler) → the digest. `env`: more settings
-        (XRAY_GUARD_MODE defaults to revert, as in `responder`)."""
+        scheduled_sweep → one SQS message per account → sweep_account for each → the digest. An AwsCallError from
+        sweep_account fails the test. `env`: more settings (XRAY_GUARD_MODE defaults to revert, as in
+        `responder`)."""
+        return self._sweep(accounts, regions, env, redeliver=False)
+
+    def sweep_redelivered(self, accounts: str, regions: str, **env: str) -> SweepRun:
+        """As `sweep`, but an AwsCallError from sweep_account is retried as SQS redelivers the message, then
+        account_failed runs as the dead-letter handler."""
+        return self._sweep(accounts, regions, env, redeliver=True)
+
+    def _sweep(self, accounts: str, regions: str, env: dict[str, str], *, redeliver: bool) -> SweepRun:
         topic, inbox = self.alert_inbox()
         table = self.create_central_table()
         sqs = self.client("sqs")
@@ -96,13 +104,16 @@ class World(LocalWorld):
         while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
             for message in batch:
                 messages += 1
-                _sweep_account(sweeper, message["Body"])
+                if redeliver:
+                    _sweep_account_redelivered(sweeper, message["Body"])
+                else:
+                    sweeper.sweep_account(message["Body"])
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
         [digest] = self.alerts(inbox)
         return SweepRun(started, messages, digest)
 
 
-def _sweep_account(sweeper: Sweeper, body: str) -> None:
+def _sweep_account_redelivered(sweeper: Sweeper, body: str) -> None:
     error = ""
     for _receive in range(SWEEP_RECEIVES):
         try:

@@ -55,7 +55,7 @@ EXPECTED = {
 
 def run_sweep(world: World, mode: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The whole organization swept in `mode`: the digest, and every PutEncryptionConfig the sweep made."""
-    run = world.sweep("org", ",".join(REGIONS), XRAY_GUARD_MODE=mode)
+    run = world.sweep_redelivered("org", ",".join(REGIONS), XRAY_GUARD_MODE=mode)
     assert run.messages == run.started["accounts"] == 4
     return run.digest, world.calls("PutEncryptionConfig")
 
