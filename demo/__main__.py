@@ -25,10 +25,17 @@ import app
 from chalicelib import cli, runtime
 from chalicelib.log import configure_logging
 from chalicelib.sessions import session_from_env
-from chalicelib.spans import logs_key_statement
-from chalicelib.table import TABLE_KEYS
 from localaws import LocalAWS
-from localaws.world import APPROVED_ALIAS, CENTRAL, MEMBER, LocalWorld, load_event, topic_arn
+from localaws.world import (
+    APPROVED_ALIAS,
+    CENTRAL,
+    CENTRAL_TABLE,
+    MEMBER,
+    LocalWorld,
+    approved_key_policy,
+    load_event,
+    topic_arn,
+)
 from localaws.world import MEMBER_REGION as REGION
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,14 +77,11 @@ def live(world: LocalWorld, account: str, region: str) -> str:
 
 def approved_key(world: LocalWorld, account: str, region: str, *, rotation: bool = True) -> str:
     """Steps 1-3 of the remediation guide in one member account and region (rotation on, unless told not to)."""
-    root = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-            "Action": "kms:*", "Resource": "*"}  # fmt: skip
-    policy = {"Version": "2012-10-17", "Statement": [root, logs_key_statement("aws", region, account, "amazonaws.com")]}
     arn = world.create_key(
         account,
         region,
         Tags=[{"TagKey": "purpose", "TagValue": "xray-encryption"}],
-        Policy=json.dumps(policy),
+        Policy=approved_key_policy(account, region),
     )
     if rotation:
         world.kms(account, region).enable_key_rotation(KeyId=arn.rsplit("/", maxsplit=1)[-1])
@@ -246,12 +250,7 @@ def spans_store(world: LocalWorld, account: str, region: str) -> str:
 def org_part(world: LocalWorld, alerts: Alerts) -> None:
     regions = "us-east-1,eu-west-1,ap-southeast-2"
     step("9. An organization: two new member accounts, three regions, the sweep infrastructure")
-    org = world.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    accounts = [
-        org.create_account(AccountName=n, Email=f"{n}@example.com")["CreateAccountStatus"]["AccountId"]
-        for n in ("payments", "analytics")
-    ]
+    accounts = world.create_organization("payments", "analytics")
     payments, analytics = accounts
     for account in [CENTRAL, *accounts]:
         for region in regions.split(","):
@@ -263,11 +262,7 @@ def org_part(world: LocalWorld, alerts: Alerts) -> None:
     show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key,")
     show("", f"{payments} eu-west-1 Transaction Search on with aws/spans unencrypted")
     show("posture", f"{analytics} eu-west-1: its approved key was created without automatic rotation")
-    world.client("dynamodb").create_table(
-        TableName="xray-guard-sweeps",
-        BillingMode="PAY_PER_REQUEST",
-        **TABLE_KEYS,
-    )
+    world.create_central_table()
     sqs = world.client("sqs")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
 
@@ -279,7 +274,7 @@ def org_part(world: LocalWorld, alerts: Alerts) -> None:
     alerts.mark()
     with deployment(
         world, XRAY_GUARD_MODE="revert", XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=regions,
-        XRAY_GUARD_SWEEP_QUEUE_URL=queue, XRAY_GUARD_SWEEP_TABLE="xray-guard-sweeps",
+        XRAY_GUARD_SWEEP_QUEUE_URL=queue, XRAY_GUARD_SWEEP_TABLE=CENTRAL_TABLE,
     ) as app:  # fmt: skip
         scheduled = {"version": "0", "id": "sweep-demo", "detail-type": "Scheduled Event", "source": "aws.events",
                      "account": CENTRAL, "time": "2026-11-28T06:00:00Z", "region": "us-east-1",

@@ -11,14 +11,14 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlencode, urlsplit
 
 import boto3
 import botocore.session
 
 from localaws.calls import CallEntry
-from localaws.faults import fault_changes
+from localaws.faults import FaultChanges, fault_changes
 from localaws.world import shared_loader
 
 READY_PREFIX = "localaws listening on "
@@ -48,23 +48,8 @@ class LocalAWSClient:
         sent: list[dict[str, str | None]] = self._request("GET", f"published?{urlencode({'topic': topic_arn})}")
         return sent
 
-    def set_faults(
-        self,
-        *,
-        latency_ms: float | None = None,
-        throttle_rate: float | None = None,
-        updating_seconds: float | None = None,
-        fail: Iterable[str] | None = None,
-        no_transaction_search: Iterable[str] | None = None,
-    ) -> dict[str, object]:
-        changes = fault_changes(
-            latency_ms=latency_ms,
-            throttle_rate=throttle_rate,
-            updating_seconds=updating_seconds,
-            fail=fail,
-            no_transaction_search=no_transaction_search,
-        )
-        settings: dict[str, object] = self._request("POST", "faults", changes)
+    def set_faults(self, **changes: Unpack[FaultChanges]) -> dict[str, object]:
+        settings: dict[str, object] = self._request("POST", "faults", fault_changes(**changes))
         return settings
 
     def _request(self, method: str, endpoint: str, document: object = None) -> Any:

@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from localaws.protocol import AwsRequest, error_status
 
@@ -230,27 +231,25 @@ def _regions(regions: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(region.strip() for region in regions))
 
 
-def fault_changes(
-    *,
-    latency_ms: float | None = None,
-    throttle_rate: float | None = None,
-    updating_seconds: float | None = None,
-    fail: Iterable[str] | None = None,
-    no_transaction_search: Iterable[str] | None = None,
-) -> dict[str, object]:
+class FaultChanges(TypedDict, total=False):
+    """What ``set_faults`` may change (None or left out: leave as is); ``FaultSettings`` says what each means."""
+
+    latency_ms: float | None
+    throttle_rate: float | None
+    updating_seconds: float | None
+    fail: Iterable[str] | None
+    no_transaction_search: Iterable[str] | None
+
+
+def fault_changes(**changes: Unpack[FaultChanges]) -> dict[str, object]:
     """The JSON body of ``POST /_localaws/faults`` for the given keyword arguments (None = leave as is)."""
-    changes: dict[str, object] = {}
-    if latency_ms is not None:
-        changes["latency_ms"] = latency_ms
-    if throttle_rate is not None:
-        changes["throttle_rate"] = throttle_rate
-    if updating_seconds is not None:
-        changes["updating_seconds"] = updating_seconds
-    if fail is not None:
-        changes["fail"] = list(fail)
+    body: dict[str, object] = {name: value for name, value in changes.items() if value is not None}
+    fail, no_transaction_search = changes.get("fail"), changes.get("no_transaction_search")
+    if fail is not None:  # iterables (a generator, a tuple) as JSON lists
+        body["fail"] = list(fail)
     if no_transaction_search is not None:
-        changes["no_transaction_search"] = list(no_transaction_search)
-    return changes
+        body["no_transaction_search"] = list(no_transaction_search)
+    return body
 
 
 class FaultInjector:

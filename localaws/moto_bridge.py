@@ -25,19 +25,23 @@ Everything else in localaws speaks HTTP to moto's WSGI app or calls the function
   localaws defers it to first use (see ``defer_key_pairs``).
 - ``moto.sns.models.sns_backends``: each topic's ``sent_notifications``, served as ``GET /_localaws/published``
   so that the demo and the tests read what was published without reaching into moto themselves.
+- ``moto.events.models.EventPattern``: moto's EventBridge pattern matcher (what its ``PutEvents`` routes by), for
+  tests that check an event pattern against real-shaped events without a bus.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import moto.kms.models
 import moto.kms.utils
 from moto.cloudtrail.models import cloudtrail_backends
+from moto.events.models import EventPattern
 from moto.iam.models import get_account_id_from
 from moto.kms.models import kms_backends
 from moto.kms.utils import RESERVED_ALIASES
@@ -150,6 +154,12 @@ def published(topic_arn: str) -> list[Notification]:
     if topic is None:
         return []
     return [Notification(str(sent[0]), sent[2], str(sent[1])) for sent in list(topic.sent_notifications)]
+
+
+def event_pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether an EventBridge event pattern matches an event, as moto's event buses decide it."""
+    matched: bool = EventPattern(json.dumps(pattern), pattern).matches_event(cast("Any", event))
+    return matched
 
 
 class QuietRequestHandler(MotoRequestHandler):

@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from werkzeug.serving import ThreadedWSGIServer
 
 from localaws import moto_bridge
 from localaws.calls import CallEntry
-from localaws.faults import FaultSettings, fault_changes
+from localaws.faults import FaultChanges, FaultSettings, fault_changes
 from localaws.middleware import LocalAWSApp
 
 if TYPE_CHECKING:
@@ -116,21 +116,6 @@ class LocalAWS:
         """moto, emulated state, call log and faults as when the server started (``POST /_localaws/reset``)."""
         self.app.reset()
 
-    def set_faults(
-        self,
-        *,
-        latency_ms: float | None = None,
-        throttle_rate: float | None = None,
-        updating_seconds: float | None = None,
-        fail: Iterable[str] | None = None,
-        no_transaction_search: Iterable[str] | None = None,
-    ) -> dict[str, object]:
+    def set_faults(self, **changes: Unpack[FaultChanges]) -> dict[str, object]:
         """Replace the given fault settings, keep the rest (``POST /_localaws/faults``); returns them all."""
-        changes = fault_changes(
-            latency_ms=latency_ms,
-            throttle_rate=throttle_rate,
-            updating_seconds=updating_seconds,
-            fail=fail,
-            no_transaction_search=no_transaction_search,
-        )
-        return self.app.faults.update(changes).to_json()
+        return self.app.faults.update(fault_changes(**changes)).to_json()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -23,6 +22,7 @@ from werkzeug.wrappers import Response
 from localaws import moto_bridge
 from localaws.logs import KEY_ARN, KeyFinder, KeyPolicyDenies, KeyUnusable, check_log_group_key, log_group_arn
 from localaws.protocol import AwsRequest, error_response, json_response
+from localaws.xray import InvalidRequestError, RegionalSettings, Setting
 
 OPERATIONS = frozenset({"GetTraceSegmentDestination", "UpdateTraceSegmentDestination"})
 SPANS_LOG_GROUP = "aws/spans"
@@ -39,16 +39,6 @@ UNAVAILABLE_STATUS = 404
 UNAVAILABLE_MESSAGE = "The requested operation is not supported in the called region."
 
 
-class InvalidRequestError(Exception):
-    """X-Ray's ``InvalidRequestException`` (HTTP 400: the shape has no ``error.httpStatusCode``)."""
-
-
-@dataclass(frozen=True)
-class _Setting:
-    destination: str
-    active_at: float
-
-
 class TraceSegmentDestinations:
     """The destination of every (account, region). ``Status`` is worked out on read from a monotonic clock: an
     update stays ``PENDING`` for ``updating_seconds`` (the same switch as the encryption config's ``UPDATING``)."""
@@ -57,9 +47,8 @@ class TraceSegmentDestinations:
         self, find_key: KeyFinder = moto_bridge.find_kms_key, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._find_key = find_key
-        self._clock = clock
-        self._settings: dict[tuple[str, str], _Setting] = {}
-        self._lock = threading.Lock()
+        self._settings: RegionalSettings[str] = RegionalSettings(clock)
+        self._lock = threading.Lock()  # one update at a time: it may create aws/spans first
 
     def handle(self, request: AwsRequest, account: str, updating_seconds: float, available: bool) -> Response:
         if not available:
@@ -74,8 +63,7 @@ class TraceSegmentDestinations:
         return json_response(answer)
 
     def get(self, account: str, region: str) -> dict[str, str]:
-        with self._lock:
-            setting = self._settings.get((account, region))
+        setting = self._settings.get(account, region)
         if setting is None:
             # Never changed: X-Ray keeps the spans (Transaction Search is off until enabled; CloudWatch user guide,
             # "Enable Transaction Search").
@@ -98,14 +86,12 @@ class TraceSegmentDestinations:
         with self._lock:
             if destination == "CloudWatchLogs":
                 self._prepare_spans_log_group(account, region, key_ref)
-            setting = _Setting(destination, self._clock() + updating_seconds)
-            self._settings[(account, region)] = setting
+            setting = self._settings.put(account, region, destination, updating_seconds)
         # Assumption: like PutEncryptionConfig's UPDATING, the answer says PENDING and reads turn ACTIVE later.
         return self._render(setting, status="PENDING")
 
     def reset(self) -> None:
-        with self._lock:
-            self._settings.clear()
+        self._settings.reset()
 
     def _prepare_spans_log_group(self, account: str, region: str, key_ref: object) -> None:
         """Create ``aws/spans`` (with the key, if one is given) unless it exists.
@@ -147,9 +133,9 @@ class TraceSegmentDestinations:
             raise InvalidRequestError(f"SpansLogGroupKmsKeyId cannot be used for {SPANS_LOG_GROUP}: {error}") from None
         _create_spans_log_group(account, region, key.arn)
 
-    def _render(self, setting: _Setting, status: str | None = None) -> dict[str, str]:
-        status = status or ("ACTIVE" if self._clock() >= setting.active_at else "PENDING")
-        return {"Destination": setting.destination, "Status": status}
+    def _render(self, setting: Setting[str], status: str | None = None) -> dict[str, str]:
+        status = status or ("ACTIVE" if self._settings.active(setting) else "PENDING")
+        return {"Destination": setting.value, "Status": status}
 
 
 def _create_spans_log_group(account: str, region: str, key_arn: str | None) -> None:

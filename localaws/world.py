@@ -16,18 +16,22 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 import boto3
 import botocore.loaders
 import botocore.session
 
+from chalicelib.spans import logs_key_statement
+from chalicelib.table import TABLE_KEYS
 from localaws.calls import CallEntry
+from localaws.faults import FaultChanges
 
 CENTRAL = "123456789012"  # moto's default account: xray-guard's home, where the offline credentials act
 MEMBER, MEMBER_REGION = "222222222222", "eu-west-1"  # where tests/events/*.json happen
 APPROVED_ALIAS = "alias/xray-encryption"
 TOPIC_NAME = "xray-guard-alerts"
+CENTRAL_TABLE = "xray-guard-sweeps"  # the central table's name in infra/central.json
 HOME_REGION = "us-east-1"
 ADMIN_ROLE = "OrganizationAccountAccessRole"  # what Organizations creates in a new member account
 OFFLINE_KEY, OFFLINE_SECRET = "testing", "testing"
@@ -66,6 +70,36 @@ def console_change(serial: object) -> dict[str, Any]:
     event = load_event("console-change-to-none.json")
     event["id"], event["detail"]["eventID"] = f"eb-{serial}", f"ct-{serial}"
     return event
+
+
+def root_statement(account: str) -> dict[str, Any]:
+    """The key-policy statement that lets the account's IAM policies grant use of the key (every template's first)."""
+    principal = {"AWS": f"arn:aws:iam::{account}:root"}
+    return {"Sid": "Root", "Effect": "Allow", "Principal": principal, "Action": "kms:*", "Resource": "*"}
+
+
+def xray_statement() -> dict[str, Any]:
+    """The key-policy statement that lets X-Ray use the key (infra/member-rules.yaml, AllowXRayToUseKey)."""
+    return {"Sid": "AllowXRayToUseKey", "Effect": "Allow", "Principal": {"Service": "xray.amazonaws.com"},
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}  # fmt: skip
+
+
+def policy_document(*statements: dict[str, Any]) -> str:
+    """A key policy holding exactly `statements`."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def key_policy(account: str, *statements: dict[str, Any]) -> str:
+    """A key policy of the account: its root statement, then `statements`."""
+    return policy_document(root_statement(account), *statements)
+
+
+def approved_key_policy(account: str, region: str, *, logs: bool = True) -> str:
+    """The member template's policy for the approved key (infra/member-rules.yaml): the account root and, unless
+    `logs` is False, CloudWatch Logs for aws/spans (chalicelib.spans.logs_key_statement, substituted as in the
+    aws partition)."""
+    statements = [logs_key_statement("aws", region, account, "amazonaws.com")] if logs else []
+    return key_policy(account, *statements)
 
 
 def topic_arn(name: str = TOPIC_NAME, account: str = CENTRAL, region: str = HOME_REGION) -> str:
@@ -178,15 +212,7 @@ class Emulator(Protocol):
 
     def published(self, topic_arn: str) -> list[dict[str, str | None]]: ...
 
-    def set_faults(
-        self,
-        *,
-        latency_ms: float | None = None,
-        throttle_rate: float | None = None,
-        updating_seconds: float | None = None,
-        fail: Any = None,
-        no_transaction_search: Any = None,
-    ) -> dict[str, object]: ...
+    def set_faults(self, **changes: Unpack[FaultChanges]) -> dict[str, object]: ...
 
 
 class LocalWorld:
@@ -222,10 +248,6 @@ class LocalWorld:
             self._clients.clear()
 
     # -- sessions and clients -------------------------------------------------------------------------------
-
-    def new_session(self, region: str = HOME_REGION) -> botocore.session.Session:
-        """A fresh botocore session in the central account, never shared (e.g. for hooks of a test's own)."""
-        return local_session(self.endpoint_url, region=region)
 
     def code_session(self) -> botocore.session.Session:
         """The botocore session in the central account (region us-east-1) that code under test builds its clients
@@ -291,6 +313,35 @@ class LocalWorld:
         if alias:
             kms.create_alias(AliasName=alias, TargetKeyId=arn)
         return arn
+
+    def create_organization(self, *names: str) -> list[str]:
+        """An organization (all features) managed by the central account, with a new member account per name.
+        Returns the new accounts' ids, in the order of `names`."""
+        org = self.client("organizations")
+        org.create_organization(FeatureSet="ALL")
+        return [
+            str(org.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]["AccountId"])
+            for name in names
+        ]
+
+    def create_trail(self, account: str, name: str, region: str = HOME_REGION, **options: Any) -> str:
+        """A logging trail of the account's administrator (CreateTrail arguments in `options`) with the S3 bucket
+        CreateTrail needs; a trail made through the API logs only once StartLogging is called. Returns its ARN."""
+        bucket = f"{name}-{account}-logs".lower()
+        # Outside us-east-1, S3 CreateBucket needs the Region as LocationConstraint (botocore s3 model,
+        # CreateBucketConfiguration).
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        self.client("s3", account, region).create_bucket(Bucket=bucket, **where)
+        cloudtrail = self.client("cloudtrail", account, region)
+        arn: str = cloudtrail.create_trail(Name=name, S3BucketName=bucket, **options)["TrailARN"]
+        cloudtrail.start_logging(Name=name)
+        return arn
+
+    def create_central_table(self, name: str = CENTRAL_TABLE) -> str:
+        """The central DynamoDB table (sweep fan-in, storm control, delivery records) in the home region, with the
+        keys chalicelib.table reads. Returns its name."""
+        self.client("dynamodb").create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
+        return name
 
     def kms(self, account: str = MEMBER, region: str = MEMBER_REGION) -> Any:
         return self.client("kms", account, region)

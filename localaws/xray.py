@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from werkzeug.wrappers import Response
 
@@ -26,27 +26,62 @@ OPERATIONS = frozenset({"GetEncryptionConfig", "PutEncryptionConfig"})
 KeyFinder = Callable[[KeyLocation], KmsKey | None]
 
 
+V = TypeVar("V")
+
+
 class InvalidRequestError(Exception):
     """Answered as X-Ray's ``InvalidRequestException`` (HTTP 400: the shape has no ``error.httpStatusCode``,
     and "The request is missing required parameters or has invalid parameters" is a client error)."""
 
 
 @dataclass(frozen=True)
-class _Setting:
-    type: str
-    key_arn: str | None
+class Setting(Generic[V]):
+    """A value X-Ray was given, and when (on the monotonic clock) it takes effect."""
+
+    value: V
     active_at: float
 
 
+class RegionalSettings(Generic[V]):
+    """One X-Ray setting of every (account, region): the requests name no account or region, so a setting belongs
+    to the caller's account at the endpoint's region. Whether it is in effect yet is worked out on read from a
+    monotonic clock, so a change stays pending for ``updating_seconds`` without any background work."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._settings: dict[tuple[str, str], Setting[V]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, account: str, region: str, value: V, updating_seconds: float) -> Setting[V]:
+        setting = Setting(value, self._clock() + updating_seconds)
+        with self._lock:
+            self._settings[(account, region)] = setting
+        return setting
+
+    def get(self, account: str, region: str) -> Setting[V] | None:
+        with self._lock:
+            return self._settings.get((account, region))
+
+    def active(self, setting: Setting[V]) -> bool:
+        return self._clock() >= setting.active_at
+
+    def reset(self) -> None:
+        with self._lock:
+            self._settings.clear()
+
+
+@dataclass(frozen=True)
+class _Encryption:
+    type: str
+    key_arn: str | None
+
+
 class XRayEncryption:
-    """The encryption config of every (account, region); ``Status`` is worked out on read from a monotonic
-    clock, so a Put stays ``UPDATING`` for ``updating_seconds`` without any background work."""
+    """The encryption config of every (account, region); a Put stays ``UPDATING`` for ``updating_seconds``."""
 
     def __init__(self, find_key: KeyFinder, clock: Callable[[], float] = time.monotonic) -> None:
         self._find_key = find_key
-        self._clock = clock
-        self._settings: dict[tuple[str, str], _Setting] = {}
-        self._lock = threading.Lock()
+        self._settings: RegionalSettings[_Encryption] = RegionalSettings(clock)
 
     def handle(self, request: AwsRequest, account: str, updating_seconds: float) -> Response:
         try:
@@ -59,8 +94,7 @@ class XRayEncryption:
         return json_response({"EncryptionConfig": config})
 
     def get(self, account: str, region: str) -> dict[str, str]:
-        with self._lock:
-            setting = self._settings.get((account, region))
+        setting = self._settings.get(account, region)
         if setting is None:
             # Never configured: default encryption (an AWS owned key), no KeyId
             # (https://docs.aws.amazon.com/xray/latest/api/API_EncryptionConfig.html: "Set to NONE for default
@@ -89,25 +123,22 @@ class XRayEncryption:
         return self._store(account, region, "KMS", key.arn, updating_seconds)
 
     def reset(self) -> None:
-        with self._lock:
-            self._settings.clear()
+        self._settings.reset()
 
     def _store(
         self, account: str, region: str, encryption_type: str, key_arn: str | None, updating_seconds: float
     ) -> dict[str, str]:
-        setting = _Setting(encryption_type, key_arn, self._clock() + updating_seconds)
-        with self._lock:
-            self._settings[(account, region)] = setting
+        setting = self._settings.put(account, region, _Encryption(encryption_type, key_arn), updating_seconds)
         # The Put answer always says UPDATING ("While the status is UPDATING, X-Ray may encrypt data with a
         # combination of the new and old settings", API_EncryptionConfig.html); reads turn ACTIVE later.
         return self._render(setting, status="UPDATING")
 
-    def _render(self, setting: _Setting, status: str | None = None) -> dict[str, str]:
-        status = status or ("ACTIVE" if self._clock() >= setting.active_at else "UPDATING")
-        config = {"Type": setting.type, "Status": status}
-        if setting.key_arn is not None:
+    def _render(self, setting: Setting[_Encryption], status: str | None = None) -> dict[str, str]:
+        status = status or ("ACTIVE" if self._settings.active(setting) else "UPDATING")
+        config = {"Type": setting.value.type, "Status": status}
+        if setting.value.key_arn is not None:
             # X-Ray reports the key ARN whichever form of KeyId was put.
-            config["KeyId"] = setting.key_arn
+            config["KeyId"] = setting.value.key_arn
         return config
 
 

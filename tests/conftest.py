@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from chalicelib.errors import AwsCallError
 from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
+from chalicelib.sweep import Sweeper, SweepStore
 from localaws import LocalAWS
 from localaws.world import (
     APPROVED_ALIAS,
@@ -23,8 +27,12 @@ from localaws.world import (
     offline_env,
 )
 
-__all__ = ["APPROVED_ALIAS", "CENTRAL", "EVENTS", "MEMBER", "MEMBER_REGION", "TOPIC_NAME", "FakeTime", "World",
-           "load_event"]  # fmt: skip
+__all__ = ["APPROVED_ALIAS", "CENTRAL", "EVENTS", "MEMBER", "MEMBER_REGION", "TOPIC_NAME", "FakeTime", "SweepRun",
+           "World", "load_event"]  # fmt: skip
+
+# How often SQS hands the sweep queue's message to sweep_account before the dead-letter queue takes it
+# (infra/central.json: the sweep queue's RedrivePolicy maxReceiveCount).
+SWEEP_RECEIVES = 5
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +79,59 @@ class World(LocalWorld):
         settings = Settings.from_env(values)
         clients = ClientFactory(settings.member_role, base=self.code_session(), home_account=CENTRAL)
         return Responder(settings, clients, sleep=self.time.sleep, clock=self.time.monotonic)
+
+    def sweep(self, accounts: str, regions: str, **env: str) -> SweepRun:
+        """Run the three sweep steps as Lambda would, against a new alert inbox, central table and sweep queue:
+        scheduled_sweep → one SQS message per account → sweep_account for each → the digest. An AwsCallError from
+        sweep_account fails the test. `env`: more settings (XRAY_GUARD_MODE defaults to revert, as in
+        `responder`)."""
+        return self._sweep(accounts, regions, env, redeliver=False)
+
+    def sweep_redelivered(self, accounts: str, regions: str, **env: str) -> SweepRun:
+        """As `sweep`, but an AwsCallError from sweep_account is retried as SQS redelivers the message, then
+        account_failed runs as the dead-letter handler."""
+        return self._sweep(accounts, regions, env, redeliver=True)
+
+    def _sweep(self, accounts: str, regions: str, env: dict[str, str], *, redeliver: bool) -> SweepRun:
+        topic, inbox = self.alert_inbox()
+        table = self.create_central_table()
+        sqs = self.client("sqs")
+        queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+        responder = self.responder(topic, XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=regions, **env)
+        sweeper = Sweeper(responder, SweepStore(self.client("dynamodb"), table), sqs, queue, new_id=lambda: "sweep-1")
+        started = sweeper.start()
+        messages = 0
+        while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                messages += 1
+                if redeliver:
+                    _sweep_account_redelivered(sweeper, message["Body"])
+                else:
+                    sweeper.sweep_account(message["Body"])
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        [digest] = self.alerts(inbox)
+        return SweepRun(started, messages, digest)
+
+
+def _sweep_account_redelivered(sweeper: Sweeper, body: str) -> None:
+    error = ""
+    for _receive in range(SWEEP_RECEIVES):
+        try:
+            sweeper.sweep_account(body)
+            return
+        except AwsCallError as e:
+            error = str(e)
+    sweeper.account_failed(body, error)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One sweep as Lambda ran it: what the schedule step answered, how many account messages it queued, and the
+    digest's machine rendering (the one message the alert inbox received)."""
+
+    started: dict[str, Any]
+    messages: int
+    digest: dict[str, Any]
 
 
 @pytest.fixture

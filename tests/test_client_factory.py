@@ -5,7 +5,6 @@ accounts in a bounded pool with its rows in account order."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,26 +22,40 @@ OTHER = "333333333333"
 
 
 class CountingSession(botocore.session.Session):
-    """A botocore session that counts the clients being built at the same time (each build takes 50 ms longer)."""
+    """A botocore session that counts the clients being built at the same time.
+
+    After `expect(builds, together)`, a build waits (on a condition, never a sleep) until `together` builds, or all
+    the expected ones still unfinished, are under way: builds that can overlap do overlap, however the threads are
+    scheduled. A build that waits `patience` seconds in vain goes on (the test then fails on the count instead of
+    hanging). Without `expect`, nothing is held back."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self.together, self.left, self.patience = 1, 0, 0.0
         self.active = 0
         self.most_at_once = 0
         self.built: list[tuple[str, str]] = []
 
+    def expect(self, builds: int, together: int, patience: float = 10.0) -> None:
+        """Count anew: `builds` clients are about to be built, each held until `together` are under way."""
+        with self._changed:
+            self.together, self.left, self.patience, self.most_at_once = together, builds, patience, 0
+
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
+        with self._changed:
             self.active += 1
             self.most_at_once = max(self.most_at_once, self.active)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.active >= min(self.together, self.left), timeout=self.patience)
         try:
-            time.sleep(0.05)
             return super().create_client(*args, **kwargs)
         finally:
-            with self._lock:
+            with self._changed:
                 self.active -= 1
+                self.left -= 1
                 self.built.append((str(args[0]), str(kwargs.get("region_name"))))
+                self._changed.notify_all()
 
 
 def counting_factory(world: World) -> tuple[ClientFactory, CountingSession]:
@@ -85,11 +98,12 @@ def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> 
 def test_member_clients_are_built_a_few_at_a_time_home_clients_one_at_a_time(world: World) -> None:
     factory, session = counting_factory(world)
     factory.ensure_access(MEMBER)  # builds the STS client: the session is set up (warm) from here on
-    session.most_at_once = 0
+    session.expect(len(REGIONS), together=BUILDS_AT_ONCE)
 
     with ThreadPoolExecutor(len(REGIONS)) as pool:
         list(pool.map(lambda region: factory.logs(MEMBER, region), REGIONS))
-    member_at_once, session.most_at_once = session.most_at_once, 0
+    member_at_once = session.most_at_once
+    session.expect(len(REGIONS), together=2, patience=0.02)  # each waits a moment for a second the lock keeps out
     with ThreadPoolExecutor(len(REGIONS)) as pool:
         list(pool.map(lambda region: factory.logs(CENTRAL, region), REGIONS))
 
@@ -138,17 +152,7 @@ def test_the_sweep_releases_the_account_it_checked(world: World) -> None:
     set_up(world, (MEMBER,))
     topic, _ = world.alert_inbox()
     responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
-    ddb = world.client("dynamodb")
-    ddb.create_table(
-        TableName="sweeps",
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "sweep_id", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "sweep_id", "AttributeType": "S"},
-            {"AttributeName": "item", "AttributeType": "S"},
-        ],
-    )
-    store = SweepStore(ddb, "sweeps")
+    store = SweepStore(world.client("dynamodb"), world.create_central_table())
     store.begin("s-1", 2)
     sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s-1")
     world.aws.app.calls.clear()

@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib import cli
@@ -19,7 +18,6 @@ from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.errors import AwsCallError
 from chalicelib.events import PATTERN
 from chalicelib.sweep import Sweeper, SweepStore
-from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
 
 CENTRAL_REGION = "us-east-1"  # the session's region: the central bus's default
@@ -56,17 +54,6 @@ def responder_rule(world: World) -> None:
     events.put_targets(Rule=name, Targets=[{"Id": "OnXrayEncryptionChangeEventLambdaTarget", "Arn": RESPONDER_ARN}])
 
 
-def trail(world: World, account: str, name: str = TRAIL, region: str = CENTRAL_REGION, **options: Any) -> str:
-    """A logging trail (CreateTrail needs its bucket; a trail created by the API logs once StartLogging is called)."""
-    bucket = f"{name}-{account}-logs"
-    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    world.session(account, region).client("s3").create_bucket(Bucket=bucket, **where)
-    cloudtrail = world.session(account, region).client("cloudtrail")
-    arn: str = cloudtrail.create_trail(Name=name, S3BucketName=bucket, **options)["TrailARN"]
-    cloudtrail.start_logging(Name=name)
-    return arn
-
-
 def covered_member(world: World, account: str = MEMBER, regions: tuple[str, ...] = (MEMBER_REGION,)) -> None:
     """A member account whose regions are compliant and covered by events."""
     role = forwarder_role(world, account)
@@ -74,7 +61,7 @@ def covered_member(world: World, account: str = MEMBER, regions: tuple[str, ...]
         world.create_key(account, region)
         world.put(account, region, Type="KMS", KeyId=APPROVED_ALIAS)
         forwarding_rule(world, account, region, role)
-    trail(world, account, IsMultiRegionTrail=True)
+    world.create_trail(account, TRAIL, IsMultiRegionTrail=True)
 
 
 # -- the ways coverage breaks -----------------------------------------------------------------------------------------
@@ -131,24 +118,6 @@ def member_coverage(audit: Audit, *extra: str) -> tuple[int, str]:
     return code, str(row["coverage"])
 
 
-def sweep_digest(world: World, accounts: str, regions: str, **env: str) -> dict[str, Any]:
-    """One sweep as Lambda runs it (schedule → one message per account → digest), the digest's machine rendering."""
-    topic, inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name=CENTRAL_REGION)
-    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    sqs = boto3.client("sqs", region_name=CENTRAL_REGION)
-    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
-    responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=regions, **env)
-    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
-    sweeper.start()
-    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            sweeper.sweep_account(message["Body"])  # a denial no longer raises: nothing is left for retries
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    [digest] = world.alerts(inbox)
-    return digest
-
-
 def test_a_rule_with_its_role_and_a_logging_trail_is_events(world: World, audit: Audit) -> None:
     covered_member(world)
     assert member_coverage(audit, "--require-coverage") == (cli.EXIT_COMPLIANT, "events")
@@ -162,7 +131,7 @@ def test_each_broken_part_makes_the_region_a_named_gap(world: World, audit: Audi
 
     assert member_coverage(audit) == (cli.EXIT_COMPLIANT, expected)  # the encryption is still compliant
     assert member_coverage(audit, "--require-coverage") == (cli.EXIT_DRIFT, expected)
-    digest = sweep_digest(world, MEMBER, MEMBER_REGION)
+    digest = world.sweep(MEMBER, MEMBER_REGION).digest
     assert digest["coverage_gaps"] == [{"account": MEMBER, "region": MEMBER_REGION, "coverage": expected}]
 
 
@@ -170,7 +139,7 @@ def test_the_digest_names_only_the_regions_with_a_gap(world: World) -> None:
     covered_member(world, regions=(MEMBER_REGION, "us-west-2"))
     _disable_rule(world)  # in eu-west-1 only
 
-    digest = sweep_digest(world, MEMBER, f"{MEMBER_REGION},us-west-2")
+    digest = world.sweep(MEMBER, f"{MEMBER_REGION},us-west-2").digest
 
     expected = f"sweep-only: forwarding rule {FORWARDING_RULE} DISABLED"
     assert digest["coverage_gaps"] == [{"account": MEMBER, "region": MEMBER_REGION, "coverage": expected}]
@@ -180,10 +149,8 @@ def test_the_digest_names_only_the_regions_with_a_gap(world: World) -> None:
 def test_the_organization_trail_seen_from_a_member_covers_every_region_with_one_read_each(
     world: World, audit: Audit
 ) -> None:
-    org = boto3.client("organizations", region_name=CENTRAL_REGION)
-    org.create_organization(FeatureSet="ALL")
-    member = str(org.create_account(AccountName="m", Email="m@example.com")["CreateAccountStatus"]["AccountId"])
-    trail(world, CENTRAL, "org-trail", IsOrganizationTrail=True, IsMultiRegionTrail=True)
+    [member] = world.create_organization("m")
+    world.create_trail(CENTRAL, "org-trail", IsOrganizationTrail=True, IsMultiRegionTrail=True)
     regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
     role = forwarder_role(world, member)
     for region in regions:
@@ -207,7 +174,7 @@ def test_the_organization_trail_seen_from_a_member_covers_every_region_with_one_
 def test_single_region_trails_are_read_in_each_region_and_cover_only_their_own(world: World, audit: Audit) -> None:
     covered_member(world, regions=(MEMBER_REGION, "us-west-2"))
     world.session(MEMBER, CENTRAL_REGION).client("cloudtrail").delete_trail(Name=TRAIL)
-    trail(world, MEMBER, "eu-only", region=MEMBER_REGION)
+    world.create_trail(MEMBER, "eu-only", MEMBER_REGION)
 
     code, rows = audit("--accounts", MEMBER, "--regions", f"{MEMBER_REGION},us-west-2")
 
@@ -221,7 +188,7 @@ def test_single_region_trails_are_read_in_each_region_and_cover_only_their_own(w
 def test_the_central_region_needs_the_rule_that_targets_the_responder(world: World, audit: Audit) -> None:
     world.create_key(CENTRAL, CENTRAL_REGION)
     world.put(CENTRAL, CENTRAL_REGION, Type="KMS", KeyId=APPROVED_ALIAS)
-    trail(world, CENTRAL, "central-trail", IsMultiRegionTrail=True)
+    world.create_trail(CENTRAL, "central-trail", IsMultiRegionTrail=True)
 
     def coverage(**env: str) -> tuple[int, str]:
         code, [row] = audit("--accounts", CENTRAL, "--regions", CENTRAL_REGION, "--require-coverage", env=env)
@@ -246,7 +213,7 @@ def test_an_account_whose_role_cannot_be_assumed_is_an_error_at_once_with_unknow
     code, rows = audit("--accounts", MEMBER, "--regions", MEMBER_REGION)
     assert (code, rows[0]["verdict"], rows[0]["coverage"]) == (cli.EXIT_ERROR, "error", "unknown: AssumeRole denied")
 
-    digest = sweep_digest(world, MEMBER, MEMBER_REGION)  # sweep_account returned: no retry was needed
+    digest = world.sweep(MEMBER, MEMBER_REGION).digest  # sweep_account returned: no retry was needed
     assert list(digest["failed_accounts"]) == [MEMBER]
     assert digest["coverage_gaps"] == [{"account": MEMBER, "region": "*", "coverage": "unknown: AssumeRole denied"}]
     assert len(world.calls("AssumeRole")) == 2  # once by the audit, once by the sweep: never retried
@@ -256,10 +223,8 @@ def test_any_other_failure_to_assume_the_role_still_uses_the_queue_retries(world
     # STS models RegionDisabledException (403) for a Region where STS is not activated: not a denial of our role.
     world.aws.set_faults(fail=[f"sts:AssumeRole@{MEMBER}=RegionDisabledException"])
     topic, _inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name=CENTRAL_REGION)
-    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    sqs = boto3.client("sqs", region_name=CENTRAL_REGION)
+    store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
     responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=MEMBER, XRAY_GUARD_REGIONS=MEMBER_REGION)
-    sweeper = Sweeper(responder, SweepStore(ddb, "t"), sqs, "unused", new_id=lambda: "s")
+    sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s")
     with pytest.raises(AwsCallError, match="RegionDisabledException"):
         sweeper.sweep_account(json.dumps({"sweep_id": "s", "account": MEMBER}))

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.session
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -442,7 +441,7 @@ def captured_log() -> Iterator[io.StringIO]:
 
 
 def test_the_secret_detector_finds_real_credentials(world: World) -> None:
-    creds = boto3.client("sts", region_name="us-east-1").assume_role(
+    creds = world.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{MEMBER}:role/XRayGuardMember", RoleSessionName="detector-check"
     )["Credentials"]
     for value in (creds["AccessKeyId"], creds["SecretAccessKey"]):

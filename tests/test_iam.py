@@ -32,9 +32,8 @@ from chalicelib.errors import RemediationFailed
 from chalicelib.runtime import Runtime, build
 from chalicelib.storm import SuppressedDrift, TableStorm
 from chalicelib.sweep import SweepMessage, SweepStore
-from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
-from tests.test_coverage import RESPONDER, forwarder_role, forwarding_rule, responder_rule, trail
+from tests.test_coverage import RESPONDER, forwarder_role, forwarding_rule, responder_rule
 from tests.test_key_events import kms_event
 
 ROOT = Path(__file__).parents[1]
@@ -344,14 +343,11 @@ def _logical_id(function: str) -> str:
 @pytest.fixture
 def central(world: World) -> Central:
     topic, _inbox = world.alert_inbox()
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = world.client("sqs")
     sweep = sqs.create_queue(QueueName=_central_name("SweepQueue", "QueueName"))["QueueUrl"]
     failures = sqs.create_queue(QueueName=_central_name("FailureQueue", "QueueName"))["QueueUrl"]
-    boto3.client("dynamodb", region_name="us-east-1").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS
-    )
-    org = boto3.client("organizations", region_name="us-east-1")
-    org.create_organization(FeatureSet="ALL")
+    world.create_central_table(TABLE)
+    world.create_organization()
     for region in ("us-east-1", "eu-west-1"):
         world.create_key(account=CENTRAL, region=region)
     world.create_key(account=MEMBER, region=MEMBER_REGION)
@@ -433,7 +429,7 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
     world = central.world
     # Set up (not observed): an hour ago, storm control held back two drift alerts; the sweep recaps them.
     an_hour_ago = time.time() - 3600
-    storm = TableStorm(boto3.client("dynamodb", region_name="us-east-1"), TABLE, clock=lambda: an_hour_ago)
+    storm = TableStorm(world.client("dynamodb"), TABLE, clock=lambda: an_hour_ago)
     for n in range(5):
         storm.record(SuppressedDrift(MEMBER, MEMBER_REGION, f"event-{n}", "drift-none"), alert_mode=True)
     world.aws.app.calls.clear()
@@ -462,9 +458,9 @@ def _covered(world: World) -> None:
     member: its forwarding rule, role and trail."""
     responder_rule(world)
     forwarding_rule(world, CENTRAL, "eu-west-1", forwarder_role(world, CENTRAL))
-    trail(world, CENTRAL, "central-trail", IsMultiRegionTrail=True)
+    world.create_trail(CENTRAL, "central-trail", IsMultiRegionTrail=True)
     forwarding_rule(world, MEMBER, MEMBER_REGION, forwarder_role(world, MEMBER))
-    trail(world, MEMBER, "member-trail", IsMultiRegionTrail=True)
+    world.create_trail(MEMBER, "member-trail", IsMultiRegionTrail=True)
 
 
 def drive_sweep_account(central: Central, seen: Observed) -> None:

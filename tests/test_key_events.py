@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from moto.events.models import EventPattern
 
 from chalicelib.errors import RemediationFailed
 from chalicelib.events import PATTERN, parse_change
@@ -17,8 +16,8 @@ from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
 from localaws import moto_bridge
+from localaws.world import approved_key_policy, policy_document, xray_statement
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
-from tests.test_spans import key_policy as spans_key_policy
 
 EXAMPLE_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"  # the KMS developer guide's, in every fixture
 KMS_FIXTURES = {
@@ -58,8 +57,7 @@ WRITES_TO_KMS = {
 
 
 def _matches(event: dict[str, Any]) -> bool:
-    matched: bool = EventPattern(json.dumps(PATTERN), PATTERN).matches_event(cast("Any", event))
-    return matched
+    return moto_bridge.event_pattern_matches(PATTERN, event)
 
 
 # -- the pattern and the parser -----------------------------------------------------------------------------------
@@ -261,7 +259,7 @@ def test_cancelled_deletion_leaves_the_key_disabled_critical_then_enable_key_is_
 
 
 def test_spans_under_the_key_cannot_be_read_while_it_is_unusable(world: World) -> None:
-    key = world.create_key(Policy=spans_key_policy())
+    key = world.create_key(Policy=approved_key_policy(MEMBER, MEMBER_REGION))
     world.put(Type="KMS", KeyId=APPROVED_ALIAS)
     topic, _inbox = world.alert_inbox()
     responder = world.responder(topic)
@@ -292,10 +290,9 @@ def test_a_policy_that_lets_anyone_decrypt_is_critical(world: World) -> None:
 
 def test_a_policy_without_the_root_statement_is_high(world: World) -> None:
     key, responder, inbox = _setup(world)
-    xray_only = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AllowXRayToUseKey", "Effect": "Allow", "Principal": {"Service": "xray.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}]}  # fmt: skip
-    world.kms().put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(xray_only))
+    world.kms().put_key_policy(
+        KeyId=key, PolicyName="default", Policy=policy_document(xray_statement())
+    )  # X-Ray's only
 
     responder.on_event(kms_event("kms-put-key-policy.json", key))
 

@@ -9,13 +9,9 @@ import json
 import os
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib import cli
-from chalicelib.service import Responder
-from chalicelib.sweep import Sweeper, SweepStore
-from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
 
 OTHER = "333333333333"
@@ -147,23 +143,8 @@ def test_a_multi_region_replicas_rotation_is_read_on_its_primary(
 
 
 def sweep(world: World, accounts: str, **env: str) -> dict[str, Any]:
-    """scheduled_sweep → one SQS message per account → sweep_account each → the digest (machine rendering)."""
-    topic, inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
-    responder: Responder = world.responder(
-        topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=",".join(REGIONS), **env
-    )
-    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
-    sweeper.start()
-    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            sweeper.sweep_account(message["Body"])
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    [digest] = world.alerts(inbox)
-    return digest
+    """A sweep in alert mode over REGIONS: the digest (machine rendering)."""
+    return world.sweep(accounts, ",".join(REGIONS), XRAY_GUARD_MODE="alert", **env).digest
 
 
 def test_sweep_reads_each_key_once_per_account_and_the_digest_lists_the_weak_ones(world: World) -> None:

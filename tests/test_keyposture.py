@@ -10,20 +10,16 @@ import pytest
 
 from chalicelib.domain import UNUSABLE_KEY_STATES, USABLE_KEY_STATES, KeyInfo, PostureStatus, RotationStatus
 from chalicelib.keyposture import Organization, PolicyUnreadable, judge, rotation_applies
+from localaws.world import policy_document as _policy
+from localaws.world import root_statement, xray_statement
 from tests.test_infra import Stack, _template
 
 OWNER = "222222222222"
 ORG_ID = "o-abc123def4"
 OUTSIDE = "999988887777"
 ORG = Organization(OWNER, frozenset({"123456789012"}), ORG_ID)
-ROOT = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"}, "Action": "kms:*",
-        "Resource": "*"}  # fmt: skip
-XRAY = {"Sid": "AllowXRayToUseKey", "Effect": "Allow", "Principal": {"Service": "xray.amazonaws.com"},
-        "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}  # fmt: skip
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+ROOT = root_statement(OWNER)
+XRAY = xray_statement()
 
 
 def _allow(principal: Any, action: Any = "kms:Decrypt", **extra: Any) -> dict[str, Any]:

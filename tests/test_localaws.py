@@ -19,10 +19,10 @@ import boto3
 import botocore.loaders
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from localaws import FailRule, FaultSettings, LocalAWS, LocalAWSClient, start_subprocess
 from localaws.world import local_session
+from tests.helpers import NO_RETRIES, error_of
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -33,7 +33,6 @@ DEFAULT_ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "222222222222"
 THIRD_ACCOUNT = "333333333333"
 UPDATING_SECONDS = 5.0
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
 class FakeClock:
@@ -100,14 +99,6 @@ def create_key(client: KMSClient, alias: str | None = None) -> tuple[str, str]:
     if alias:
         client.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
     return metadata["KeyId"], metadata["Arn"]
-
-
-def error_code(error: pytest.ExceptionInfo[ClientError]) -> str:
-    return error.value.response["Error"]["Code"]
-
-
-def status_code(error: pytest.ExceptionInfo[ClientError]) -> int:
-    return error.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 # --- X-Ray encryption config -------------------------------------------------------------------------------
@@ -209,12 +200,11 @@ def hmac_key(client: KMSClient) -> str:
 def test_put_rejects_keys_xray_cannot_use(aws: LocalAWS, make_key: Callable[[KMSClient], str], reason: str) -> None:
     key_ref = make_key(kms(aws))
 
-    with pytest.raises(ClientError) as error:
-        xray(aws).put_encryption_config(Type="KMS", KeyId=key_ref)
+    code, message, status = error_of(lambda: xray(aws).put_encryption_config(Type="KMS", KeyId=key_ref))
 
-    assert error_code(error) == "InvalidRequestException"
-    assert status_code(error) == 400
-    assert reason in error.value.response["Error"]["Message"]
+    assert code == "InvalidRequestException"
+    assert status == 400
+    assert reason in message
     assert xray(aws).get_encryption_config()["EncryptionConfig"] == {"Type": "NONE", "Status": "ACTIVE"}
 
 
@@ -239,11 +229,10 @@ def test_put_rejects_inconsistent_type_and_key(
 ) -> None:
     client = xray(aws)
 
-    with pytest.raises(ClientError) as error:
-        put_unchecked(client, encryption_type, key_id)
+    code, message, _ = error_of(lambda: put_unchecked(client, encryption_type, key_id))
 
-    assert error_code(error) == "InvalidRequestException"
-    assert reason in error.value.response["Error"]["Message"]
+    assert code == "InvalidRequestException"
+    assert reason in message
 
 
 def test_state_is_separate_per_account_and_region(aws: LocalAWS, clock: FakeClock) -> None:
@@ -266,10 +255,9 @@ def test_state_is_separate_per_account_and_region(aws: LocalAWS, clock: FakeCloc
 def test_alias_names_resolve_in_the_callers_own_account(aws: LocalAWS) -> None:
     create_key(kms(aws, assume(aws, OTHER_ACCOUNT)), alias="alias/xray-encryption")
 
-    with pytest.raises(ClientError) as error:
-        xray(aws).put_encryption_config(Type="KMS", KeyId="alias/xray-encryption")
+    code, _, _ = error_of(lambda: xray(aws).put_encryption_config(Type="KMS", KeyId="alias/xray-encryption"))
 
-    assert error_code(error) == "InvalidRequestException"
+    assert code == "InvalidRequestException"
 
 
 @pytest.mark.parametrize("reference", ["key_arn", "alias_arn"])
@@ -310,14 +298,12 @@ def test_throttle_rate_one_answers_each_services_throttling_error(aws: LocalAWS)
     xray_client = session().client("xray", endpoint_url=aws.endpoint_url, config=NO_RETRIES)
     kms_client = session().client("kms", endpoint_url=aws.endpoint_url, config=NO_RETRIES)
 
-    with pytest.raises(ClientError) as xray_error:
-        xray_client.get_encryption_config()
-    with pytest.raises(ClientError) as kms_error:
-        kms_client.list_keys()
+    xray_code, _, xray_status = error_of(xray_client.get_encryption_config)
+    kms_code, _, kms_status = error_of(kms_client.list_keys)
     identity = session().client("sts", endpoint_url=aws.endpoint_url).get_caller_identity()
 
-    assert (error_code(xray_error), status_code(xray_error)) == ("ThrottledException", 429)
-    assert (error_code(kms_error), status_code(kms_error)) == ("ThrottlingException", 400)
+    assert (xray_code, xray_status) == ("ThrottledException", 429)
+    assert (kms_code, kms_status) == ("ThrottlingException", 400)
     assert identity["Account"] == DEFAULT_ACCOUNT
     throttled = [(call["service"], call["operation"]) for call in aws.calls() if call.get("fault") == "throttled"]
     assert ("xray", "GetEncryptionConfig") in throttled
@@ -343,20 +329,18 @@ def test_fail_rule_answers_sns_authorization_error(aws: LocalAWS) -> None:
     sns = session().client("sns", endpoint_url=aws.endpoint_url)
     topic_arn = sns.create_topic(Name="xray-guard-findings")["TopicArn"]
 
-    with pytest.raises(ClientError) as error:
-        sns.publish(TopicArn=topic_arn, Message="drift")
+    code, _, status = error_of(lambda: sns.publish(TopicArn=topic_arn, Message="drift"))
 
-    assert (error_code(error), status_code(error)) == ("AuthorizationError", 403)
+    assert (code, status) == ("AuthorizationError", 403)
 
 
 def test_fail_rule_for_assume_role_matches_the_account_entered(aws: LocalAWS) -> None:
     aws.set_faults(fail=[f"sts:AssumeRole@{OTHER_ACCOUNT}"])
 
-    with pytest.raises(ClientError) as error:
-        assume(aws, OTHER_ACCOUNT)
+    code, _, status = error_of(lambda: assume(aws, OTHER_ACCOUNT))
     entered = assume(aws, THIRD_ACCOUNT)
 
-    assert (error_code(error), status_code(error)) == ("AccessDenied", 403)
+    assert (code, status) == ("AccessDenied", 403)
     identity = session(entered).client("sts", endpoint_url=aws.endpoint_url).get_caller_identity()
     assert identity["Account"] == THIRD_ACCOUNT
 
@@ -371,18 +355,15 @@ def test_fail_rules_from_the_constructor_with_own_codes_and_caller_accounts() ->
         aws.reset()
         other = assume(aws, OTHER_ACCOUNT)
 
-        with pytest.raises(ClientError) as put_error:
-            xray(aws).put_encryption_config(Type="NONE")
-        with pytest.raises(ClientError) as other_get_error:
-            xray(aws, other).get_encryption_config()
+        put_code, _, put_status = error_of(lambda: xray(aws).put_encryption_config(Type="NONE"))
+        other_get_code, _, _ = error_of(xray(aws, other).get_encryption_config)
         own_get = xray(aws).get_encryption_config()
-        with pytest.raises(ClientError) as kms_error:
-            kms(aws).list_keys()
+        kms_code, _, kms_status = error_of(kms(aws).list_keys)
 
-    assert (error_code(put_error), status_code(put_error)) == ("AccessDeniedException", 403)
-    assert error_code(other_get_error) == "AccessDeniedException"
+    assert (put_code, put_status) == ("AccessDeniedException", 403)
+    assert other_get_code == "AccessDeniedException"
     assert own_get["EncryptionConfig"]["Type"] == "NONE"
-    assert (error_code(kms_error), status_code(kms_error)) == ("DisabledException", 400)
+    assert (kms_code, kms_status) == ("DisabledException", 400)
 
 
 def test_latency_is_added_to_aws_calls(aws: LocalAWS) -> None:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from localaws import LocalAWS, admin_session
+from localaws.world import policy_document, root_statement
+from tests.helpers import NO_RETRIES, error_of
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -23,8 +23,6 @@ ACCOUNT = "123456789012"  # the session's default credentials act here
 OTHER_ACCOUNT = "222222222222"
 REGION = "us-east-1"
 DAY = 86400.0
-# One attempt: a 500 from moto would otherwise be retried and slow the failing run down.
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
 @functools.cache  # one client per region for the whole session: the endpoint and credentials never change
@@ -40,14 +38,6 @@ def new_key(client: KMSClient | None = None, **kwargs: Any) -> tuple[str, str]:
 
 def described(key: str, client: KMSClient | None = None) -> dict[str, Any]:
     return dict((client or kms()).describe_key(KeyId=key)["KeyMetadata"])
-
-
-def error_of(call: Callable[[], object]) -> tuple[str, str, int]:
-    """(code, message, HTTP status) of the ClientError the call raises."""
-    with pytest.raises(ClientError) as raised:
-        call()
-    response = raised.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def key_ref(form: str, key_id: str, key_arn: str) -> str:
@@ -177,21 +167,9 @@ def test_lifecycle_operations_answer_not_found_for_keys_they_cannot_name(
 # --- GetKeyPolicy / PutKeyPolicy -----------------------------------------------------------------------------
 
 
-def policy_document(sid: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": sid,
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        }
-    )
+def root_policy(sid: str) -> str:
+    """A policy of the account root only, under the statement id `sid`."""
+    return policy_document({**root_statement(ACCOUNT), "Sid": sid})
 
 
 @pytest.mark.parametrize("form", ["key_id", "key_arn"])
@@ -200,7 +178,7 @@ def test_key_policy_without_policy_name_means_default(aws: LocalAWS, form: str) 
     client = kms()
 
     first = client.get_key_policy(KeyId=key_ref(form, key_id, key_arn))
-    client.put_key_policy(KeyId=key_ref(form, key_id, key_arn), Policy=policy_document("Replaced"))
+    client.put_key_policy(KeyId=key_ref(form, key_id, key_arn), Policy=root_policy("Replaced"))
     second = client.get_key_policy(KeyId=key_ref(form, key_id, key_arn))
     named = client.get_key_policy(KeyId=key_id, PolicyName="default")
 
@@ -217,7 +195,7 @@ def test_key_policy_without_policy_name_means_default(aws: LocalAWS, form: str) 
         (lambda c, k: c.get_key_policy(KeyId=k, PolicyName="AWS_RAM"), "NotFoundException", "AWS_RAM"),
         (lambda c, k: c.get_key_policy(KeyId=k, PolicyName="other"), "NotFoundException", "No such policy"),
         (
-            lambda c, k: c.put_key_policy(KeyId=k, PolicyName="AWS_RAM", Policy=policy_document("x")),
+            lambda c, k: c.put_key_policy(KeyId=k, PolicyName="AWS_RAM", Policy=root_policy("x")),
             "ValidationException",
             "The AWS_RAM policy can only be managed by the RAM service.",
         ),

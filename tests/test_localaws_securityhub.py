@@ -9,17 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World
-from tests.test_localaws_kms import error_of
+from tests.helpers import NO_RETRIES, UNCHECKED, error_of
 
 if TYPE_CHECKING:
     from mypy_boto3_securityhub import SecurityHubClient
 
-# Strict client-side validation would stop the malformed findings these tests send before they reach localaws.
-UNCHECKED = Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=False)
-CHECKED = Config(retries={"max_attempts": 1, "mode": "standard"})
 PRODUCT = f"arn:aws:securityhub:{MEMBER_REGION}:{MEMBER}:product/{MEMBER}/default"
 REQUIRED = (
     "SchemaVersion",
@@ -80,7 +76,7 @@ class Hubs:
             self._sessions[account, region] = self.world.session(account, region)
         key = (account, region, checked)
         if key not in self._clients:
-            config = CHECKED if checked else UNCHECKED
+            config = NO_RETRIES if checked else UNCHECKED  # malformed findings must reach localaws
             self._clients[key] = self._sessions[account, region].client("securityhub", config=config)
         return self._clients[key]
 

@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from localaws import FaultSettings, LocalAWS, LocalAWSClient, admin_session
 from localaws.__main__ import parse_settings
 from localaws.logs import policy_allows_logs
-from localaws.world import local_session
+from localaws.world import key_policy, local_session
+from tests.helpers import NO_RETRIES, UNCHECKED, error_of
 from tests.test_localaws import run_aws_cli
-from tests.test_localaws_kms import NO_RETRIES, error_of
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -71,20 +70,9 @@ def logs_statement(
     }
 
 
-def key_policy(*statements: dict[str, Any], account: str = ACCOUNT) -> str:
-    root = {
-        "Sid": "Enable IAM User Permissions",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
-    return json.dumps({"Version": "2012-10-17", "Statement": [root, *statements]})
-
-
 def logs_key(client: KMSClient | None = None, region: str = REGION, account: str = ACCOUNT, **kwargs: Any) -> str:
     """The ARN of a key whose policy lets CloudWatch Logs encrypt aws/spans."""
-    policy = key_policy(logs_statement(region, account), account=account)
+    policy = key_policy(account, logs_statement(region, account))
     return (client or kms(region)).create_key(Policy=policy, **kwargs)["KeyMetadata"]["Arn"]
 
 
@@ -229,11 +217,11 @@ def key_without_logs_statement() -> str:
 
 
 def key_for_another_group() -> str:
-    return kms().create_key(Policy=key_policy(logs_statement(group="other")))["KeyMetadata"]["Arn"]
+    return kms().create_key(Policy=key_policy(ACCOUNT, logs_statement(group="other")))["KeyMetadata"]["Arn"]
 
 
 def asymmetric_key() -> str:
-    policy = key_policy(logs_statement())
+    policy = key_policy(ACCOUNT, logs_statement())
     return kms().create_key(Policy=policy, KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
 
 
@@ -383,11 +371,12 @@ def test_associate_and_disassociate_by_name_or_resource_identifier(aws: LocalAWS
 def test_associate_replaces_the_key_and_any_group_can_be_keyed(aws: LocalAWS) -> None:
     client = logs()
     client.create_log_group(logGroupName="app/audit")
-    first = kms().create_key(Policy=key_policy(logs_statement(group="app/audit")))["KeyMetadata"]["Arn"]
+    first = kms().create_key(Policy=key_policy(ACCOUNT, logs_statement(group="app/audit")))["KeyMetadata"]["Arn"]
     any_app_group = {
         "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:app/*"}
     }
-    second = kms().create_key(Policy=key_policy(logs_statement() | {"Condition": any_app_group}))["KeyMetadata"]
+    any_app_policy = key_policy(ACCOUNT, logs_statement() | {"Condition": any_app_group})
+    second = kms().create_key(Policy=any_app_policy)["KeyMetadata"]
 
     client.associate_kms_key(logGroupName="app/audit", kmsKeyId=first)
     client.associate_kms_key(logGroupName="app/audit", kmsKeyId=second["Arn"])
@@ -406,7 +395,7 @@ def test_disassociating_a_group_without_a_key_succeeds(aws: LocalAWS) -> None:
 def test_query_results_key_can_be_associated_and_disassociated(aws: LocalAWS) -> None:
     query_results = f"arn:aws:logs:{REGION}:{ACCOUNT}:query-result:*"
     unconditioned = logs_statement() | {"Condition": {}}
-    key_arn = kms().create_key(Policy=key_policy(unconditioned))["KeyMetadata"]["Arn"]
+    key_arn = kms().create_key(Policy=key_policy(ACCOUNT, unconditioned))["KeyMetadata"]["Arn"]
 
     logs().associate_kms_key(resourceIdentifier=query_results, kmsKeyId=key_arn)
     logs().disassociate_kms_key(resourceIdentifier=query_results)
@@ -486,8 +475,7 @@ def test_associate_errors(aws: LocalAWS, params: Callable[[str], dict[str, str]]
 
 def associate_unchecked(params: dict[str, str]) -> None:
     """AssociateKmsKey without botocore's check of required parameters, to reach the server's own checks."""
-    unchecked = NO_RETRIES.merge(Config(parameter_validation=False))
-    boto3.client("logs", region_name=REGION, config=unchecked).associate_kms_key(**params)
+    boto3.client("logs", region_name=REGION, config=UNCHECKED).associate_kms_key(**params)
 
 
 def pending_deletion_logs_key() -> str:
@@ -580,7 +568,7 @@ LOGS = f"logs.{REGION}.amazonaws.com"
     ],
 )
 def test_key_policy_check_for_cloudwatch_logs(statement: dict[str, Any], allowed: bool) -> None:
-    assert policy_allows_logs(key_policy(statement), REGION, SPANS_ARN) is allowed
+    assert policy_allows_logs(key_policy(ACCOUNT, statement), REGION, SPANS_ARN) is allowed
 
 
 def test_key_policy_check_refuses_what_is_not_a_policy() -> None:
@@ -603,7 +591,7 @@ def test_create_log_group_refuses_the_aws_prefix(aws: LocalAWS, name: str) -> No
 
 def test_create_log_group_allows_other_names_and_checks_the_key(aws: LocalAWS) -> None:
     client = logs()
-    good_key = kms().create_key(Policy=key_policy(logs_statement(group="/aws/lambda/f")))["KeyMetadata"]["Arn"]
+    good_key = kms().create_key(Policy=key_policy(ACCOUNT, logs_statement(group="/aws/lambda/f")))["KeyMetadata"]["Arn"]
 
     client.create_log_group(logGroupName="/aws/lambda/f", kmsKeyId=good_key)
     denied = error_of(lambda: client.create_log_group(logGroupName="app/x", kmsKeyId=plain_key()))

@@ -23,7 +23,6 @@ from chalicelib.service import Responder
 from chalicelib.sessions import ClientFactory
 from chalicelib.settings import Settings
 from chalicelib.storm import StormControl, TableStorm
-from chalicelib.table import TABLE_KEYS
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
 
 LAMBDA_ASYNC_ATTEMPTS = 3  # the first delivery plus Lambda's two asynchronous retries
@@ -151,7 +150,7 @@ def test_a_drift_under_a_fault_ends_reverted_and_verified_or_failed_loudly(world
     key = world.create_key()
     world.put(Type="NONE")
     topic, inbox = world.alert_inbox()
-    failures = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="xray-guard-failures")["QueueUrl"]
+    failures = world.client("sqs").create_queue(QueueName="xray-guard-failures")["QueueUrl"]
     fault.inject(world, key)
     responder = world.responder(topic, XRAY_GUARD_FAILURE_QUEUE_URL=failures, **fault.env)
     world.aws.app.calls.clear()
@@ -277,9 +276,7 @@ def test_a_fight_is_reverted_every_time_with_bounded_alerts_and_no_self_loop(wor
     key = world.create_key()
     world.put(Type="KMS", KeyId=APPROVED_ALIAS)
     topic, inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    storm = TableStorm(ddb, "xray-guard-sweeps", clock=world.time.monotonic)
+    storm = TableStorm(world.client("dynamodb"), world.create_central_table(), clock=world.time.monotonic)
     responder = build_responder(world, topic, storm=storm)
 
     for flip in range(FLIPS):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
 from chalicelib.errors import RemediationFailed
@@ -251,7 +250,7 @@ def test_undeliverable_alert_is_kept_in_the_failure_queue_and_fails_the_invocati
     world.create_key()
     world.put(Type="NONE")
     topic, _ = world.alert_inbox()
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = world.client("sqs")
     failures = sqs.create_queue(QueueName="xray-guard-failures")["QueueUrl"]
     world.aws.set_faults(fail=["sns:Publish"])
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib.domain import (
@@ -25,8 +24,6 @@ from chalicelib.errors import SinkFailed
 from chalicelib.findings import Finding, SpansFinding
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
 from chalicelib.sinks.securityhub import SecurityHubSink, asff, finding_id
-from chalicelib.sweep import Sweeper, SweepStore
-from chalicelib.table import TABLE_KEYS
 from localaws.world import console_change
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World
 from tests.test_hostile_input import captured_log
@@ -120,8 +117,8 @@ def test_security_hub_finding_opens_in_the_member_account_then_archives_on_the_s
 def test_eventbridge_finding_event_reaches_a_rule_on_the_central_bus(world: World) -> None:
     world.create_key()
     topic, _ = world.alert_inbox()
-    events = boto3.client("events", region_name="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    events = world.client("events")
+    sqs = world.client("sqs")
     queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": [SOURCE], "detail-type": [DETAIL_TYPE], "account": [CENTRAL]}  # as the README advises
@@ -181,24 +178,13 @@ def test_the_sweep_imports_every_checked_region_and_the_digest_names_accounts_wi
     world.create_key(account="333333333333", region=MEMBER_REGION)
     world.put(Type="NONE")
     world.enable_security_hub()  # 333333333333 has not enabled Security Hub CSPM
-    topic, inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
-    scope = {"XRAY_GUARD_ACCOUNTS": f"{MEMBER},333333333333", "XRAY_GUARD_REGIONS": MEMBER_REGION}
-    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL, **scope)
-    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
 
-    sweeper.start()
-    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            sweeper.sweep_account(message["Body"])
+    # The sweep's SNS inbox gets the one digest, not one alert per region.
+    digest = world.sweep(f"{MEMBER},333333333333", MEMBER_REGION, XRAY_GUARD_MODE="alert", XRAY_GUARD_SINKS=ALL).digest
 
     findings = _findings(world)
     assert findings[finding_id(MEMBER, MEMBER_REGION, "xray")]["Compliance"]["Status"] == "FAILED"
     assert findings[finding_id(MEMBER, MEMBER_REGION, "spans")]["Compliance"]["Status"] == "PASSED"
-    [digest] = world.alerts(inbox)  # SNS gets the one digest, not one alert per region
     assert digest["destination_notes"] == [f"Security Hub CSPM is not enabled in 333333333333 {MEMBER_REGION}"]
 
 

@@ -12,20 +12,8 @@ import pytest
 
 from chalicelib.cli import main
 from chalicelib.errors import RemediationFailed
-from chalicelib.spans import logs_key_statement
+from localaws.world import approved_key_policy
 from tests.conftest import MEMBER, MEMBER_REGION, World, load_event
-
-ROOT = f"arn:aws:iam::{MEMBER}:root"
-
-
-def key_policy(*, logs: bool = True) -> str:
-    """The member template's key policy: the account root, and (optionally) CloudWatch Logs for aws/spans."""
-    statements: list[dict[str, Any]] = [
-        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
-    ]
-    if logs:
-        statements.append(logs_key_statement("aws", MEMBER_REGION, MEMBER, "amazonaws.com"))
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def logs(world: World) -> Any:
@@ -44,7 +32,7 @@ def transaction_search_on(world: World) -> None:
 
 
 def approved_key_and_xray_on_it(world: World, *, logs_allowed: bool = True) -> str:
-    key = world.create_key(Policy=key_policy(logs=logs_allowed))
+    key = world.create_key(Policy=approved_key_policy(MEMBER, MEMBER_REGION, logs=logs_allowed))
     world.put(Type="KMS", KeyId=key)
     return key
 
@@ -91,7 +79,7 @@ def test_alert_mode_reports_spans_drift_and_changes_nothing(world: World) -> Non
 def test_every_logs_event_form_re_reads_both_stores(world: World, fixture: str) -> None:
     key = approved_key_and_xray_on_it(world)
     transaction_search_on(world)
-    other = world.create_key(alias="alias/team", Policy=key_policy())
+    other = world.create_key(alias="alias/team", Policy=approved_key_policy(MEMBER, MEMBER_REGION))
     logs(world).associate_kms_key(logGroupName="aws/spans", kmsKeyId=other)
     topic, _ = world.alert_inbox()
 

@@ -3,15 +3,14 @@ moto's EventBridge pattern engine), and the parsing of each event form."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from moto.events.models import EventPattern
 
 from chalicelib.domain import KeyInfo, MissingKey, SpansDestination, SpansState, Verdict
 from chalicelib.events import PATTERN, parse_change
 from chalicelib.policy import classify_spans
+from localaws import moto_bridge
 from tests.conftest import load_event
 
 APPROVED = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-4333-8444-555555555555"
@@ -49,8 +48,7 @@ def test_classify_spans(spans: SpansState, approved: KeyInfo | MissingKey, verdi
 
 
 def _matches(event: dict[str, Any]) -> bool:
-    matched: bool = EventPattern(json.dumps(PATTERN), PATTERN).matches_event(cast("Any", event))
-    return matched
+    return moto_bridge.event_pattern_matches(PATTERN, event)
 
 
 SPANS_EVENTS = [

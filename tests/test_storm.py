@@ -6,7 +6,6 @@ import boto3
 import pytest
 
 from chalicelib.storm import MemoryStorm, SuppressedDrift, TableStorm
-from chalicelib.table import TABLE_KEYS
 from localaws.world import console_change
 from tests.conftest import FakeTime, World
 
@@ -59,9 +58,8 @@ def test_a_retried_event_is_counted_once() -> None:
 
 
 def _table(world: World) -> tuple[TableStorm, FakeTime]:
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(TableName="xray-guard-sweeps", BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    return TableStorm(ddb, "xray-guard-sweeps", limit=2, summary_every=5, clock=world.time.monotonic), world.time
+    table = world.create_central_table()
+    return TableStorm(world.client("dynamodb"), table, limit=2, summary_every=5, clock=world.time.monotonic), world.time
 
 
 def test_table_counts_hold_across_containers(world: World) -> None:
@@ -95,7 +93,7 @@ def test_table_recap_names_each_held_back_drift_once_per_closed_hour(world: Worl
 
 
 def test_table_errors_send_the_alert(world: World) -> None:
-    storm = TableStorm(boto3.client("dynamodb", region_name="us-east-1"), "no-such-table", clock=world.time.monotonic)
+    storm = TableStorm(world.client("dynamodb"), "no-such-table", clock=world.time.monotonic)
     assert all(storm.record(drift(n), alert_mode=True).send for n in range(1, 10))
 
 

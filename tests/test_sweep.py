@@ -12,13 +12,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib import cli
-from chalicelib.errors import AwsCallError
-from chalicelib.sweep import Sweeper, SweepStore, enabled_regions
-from chalicelib.table import TABLE_KEYS
+from chalicelib.sweep import SweepStore, enabled_regions
 from tests.conftest import APPROVED_ALIAS, CENTRAL, World
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -33,13 +30,7 @@ class Org:
 
 
 def build_org(world: World) -> Org:
-    org = boto3.client("organizations", region_name="us-east-1")
-    org.create_organization(FeatureSet="ALL")
-    ids = [
-        org.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]["AccountId"]
-        for name in ("drifting", "wrong-key", "locked")
-    ]
-    drifting, wrong_key, locked = ids
+    drifting, wrong_key, locked = world.create_organization("drifting", "wrong-key", "locked")
     keys = {}
     for account in (CENTRAL, drifting, wrong_key, locked):
         for region in REGIONS:
@@ -63,42 +54,10 @@ EXPECTED = {
 
 
 def run_sweep(world: World, mode: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Run the three sweep steps as Lambda would: schedule → one SQS message per account → digest."""
-    topic, inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(
-        TableName="xray-guard-sweeps",
-        BillingMode="PAY_PER_REQUEST",
-        **TABLE_KEYS,
-    )
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
-    responder = world.responder(
-        topic, XRAY_GUARD_MODE=mode, XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=",".join(REGIONS)
-    )
-    sweeper = Sweeper(responder, SweepStore(ddb, "xray-guard-sweeps"), sqs, queue, new_id=lambda: "sweep-1")
-
-    started = sweeper.start()
-    bodies = [m["Body"] for m in _drain(sqs, queue)]
-    assert len(bodies) == started["accounts"] == 4
-    for body in bodies:
-        for _attempt in range(3):  # the queue's maxReceiveCount, then the dead-letter handler
-            try:
-                sweeper.sweep_account(body)
-                break
-            except AwsCallError as e:
-                error = str(e)
-        else:
-            sweeper.account_failed(body, error)
-    [digest] = world.alerts(inbox)
-    return digest, world.calls("PutEncryptionConfig")
-
-
-def _drain(sqs: Any, url: str) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        out += batch
-    return out
+    """The whole organization swept in `mode`: the digest, and every PutEncryptionConfig the sweep made."""
+    run = world.sweep_redelivered("org", ",".join(REGIONS), XRAY_GUARD_MODE=mode)
+    assert run.messages == run.started["accounts"] == 4
+    return run.digest, world.calls("PutEncryptionConfig")
 
 
 def _by_place(org: Org, rows: list[dict[str, Any]]) -> dict[tuple[str, str], object]:
@@ -138,13 +97,7 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
     build_org(world)
     world.aws.set_faults(fail=[])
     _topic, inbox = world.alert_inbox()
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    store = SweepStore(ddb, "t")
-    ddb.create_table(
-        TableName="t",
-        BillingMode="PAY_PER_REQUEST",
-        **TABLE_KEYS,
-    )
+    store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
     store.begin("s", 2)
     assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
     assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
