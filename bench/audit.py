@@ -12,9 +12,9 @@ has the approved key in all 17 regions and X-Ray on it except in one region per 
 The ideal at 50 ms per call is read from the call log, so calls that later checks add count in it: the audit's
 start (its AWS calls before the first account) + ⌈accounts / N⌉ × one account's critical path (AssumeRole, then
 the longest chain of calls in one region; regions run at once), for N accounts checked at once. The serial loop is
-`bench.sweep.serial_loop` (17 GetEncryptionConfig one after the other per account), on a sample of accounts and
-scaled. Both sizes and the serial sample are measured here; 1,000 accounts are not (set-up alone would take most
-of the time budget), so that figure is an extrapolation and says so.
+`bench.sweep.serial_loop` (the reads the audit makes in every region, one after the other), on a sample of
+accounts and scaled. Both sizes and the serial sample are measured here; 1,000 accounts are not (set-up alone would
+take most of the time budget), so that figure is an extrapolation and says so.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import sweep
 from bench.aws import CENTRAL, REGIONS, ROOT, LocalAWSProcess, child_env
 from bench.report import Row, Section, times
 from bench.sweep import create_accounts, serial_loop
@@ -39,7 +40,7 @@ from localaws.world import OFFLINE_KEY, OFFLINE_SECRET
 
 SMALL, LARGE = 12, 35  # member accounts of the two organization sizes
 TOTAL = 1000
-SERIAL_ACCOUNTS = 5
+SERIAL_ACCOUNTS = sweep.SERIAL_ACCOUNTS
 LATENCY_MS = 50.0
 TARGET_MIB = 300.0
 TARGET_RATIO = 1.5
@@ -142,13 +143,10 @@ def slope_per_account(series: list[float]) -> float:
 
 def critical_path(calls: list[dict[str, str]]) -> tuple[int, int]:
     """(calls before any account is checked, calls on one account's critical path) from an audit's call log. The
-    start is sts:GetCallerIdentity and Organizations ListAccounts (its pages); the path is AssumeRole plus the most
-    calls made in one member region (a region's calls follow one another; regions run at once)."""
+    start is sts:GetCallerIdentity and Organizations ListAccounts (its pages); the path is `bench.sweep.critical_path`
+    (AssumeRole plus the most calls made in one member region)."""
     start = sum(1 for c in calls if c["service"] == "organizations" or c["operation"] == "GetCallerIdentity")
-    per_region = Counter(
-        (c["account"], c["region"]) for c in calls if c["service"] != "sts" and c["account"] != CENTRAL
-    )
-    return start, 1 + max(per_region.values(), default=0)
+    return start, sweep.critical_path(calls, CENTRAL)
 
 
 def ideal(start_calls: int, path_calls: int, accounts: int, parallel: int) -> float:
