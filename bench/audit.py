@@ -158,7 +158,7 @@ def unit_costs(aws: LocalAWSProcess, count: int = 30) -> tuple[float, float]:
     (session_from_env, explicit credentials, the project's client config) and to make one call (X-Ray
     GetEncryptionConfig, no latency)."""
     session = session_from_env(aws.env())
-    kinds = [(service, region) for region in REGIONS for service in ("xray", "kms", "logs")]
+    kinds = [(service, region) for region in REGIONS for service in ("xray", "kms", "logs", "events", "cloudtrail")]
 
     def build(service: str, region: str) -> Any:
         return session.create_client(
@@ -169,7 +169,7 @@ def unit_costs(aws: LocalAWSProcess, count: int = 30) -> tuple[float, float]:
             aws_secret_access_key=OFFLINE_SECRET,
         )
 
-    xray, _kms, _logs = (build(service, region) for service, region in kinds[:3])  # warm-up
+    xray, *_others = (build(service, region) for service, region in kinds[:5])  # warm-up
     began = time.process_time()
     for service, region in kinds[:count]:
         build(service, region)
@@ -209,7 +209,10 @@ def run(aws: LocalAWSProcess) -> Section:
     wrong = [f"{r.accounts} accounts, --parallel {r.parallel}: {r.verdicts}, exit {r.exit_code}" for r in runs]
     wrong = [w for w, r in zip(wrong, runs, strict=True) if not r.expected]
     cpu_per_account = timed.cpu_seconds / timed.accounts
-    clients_per_account = 3 * len(REGIONS)  # xray, kms and logs in every region
+    # A client per service an account's region was called with (one per account and region and service).
+    member_calls = [c for c in timed.calls if c["account"] != CENTRAL and c["service"] != "sts"]
+    services = sorted({c["service"] for c in member_calls})
+    clients_per_account = len({(c["account"], c["region"], c["service"]) for c in member_calls}) / (timed.accounts - 1)
     calls_per_account = len(timed.calls) / timed.accounts
     modelled = clients_per_account * per_client + calls_per_account * per_call
     gc_per_account = timed.gc_seconds / timed.accounts
@@ -254,7 +257,7 @@ def run(aws: LocalAWSProcess) -> Section:
         Row(
             "audit CPU per account (the floor of its wall time: one process, one GIL)",
             f"{cpu_per_account * 1000:.0f} ms",
-            f"garbage collector {gc_per_account * 1000:.0f} ms (measured); clients {clients_per_account} × "
+            f"garbage collector {gc_per_account * 1000:.0f} ms (measured); clients {clients_per_account:.0f} × "
             f"{per_client * 1000:.1f} ms + calls {calls_per_account:.0f} × {per_call * 1000:.1f} ms = "
             f"{modelled * 1000:.0f} ms (model)",
             f"GC {gc_per_account / cpu_per_account * 100:.0f}%, "
@@ -286,7 +289,7 @@ def run(aws: LocalAWSProcess) -> Section:
         f"per account. localaws used {emulator_share * 100:.0f}% of a core during the judged run. Runs with "
         f"unexpected results: {wrong or 'none'}.",
         "The audit's wall time follows its CPU time, not the number of accounts at once: it is bound by its own "
-        "CPU, most of it building each account's clients (xray, kms and logs in every region; a botocore client "
+        f"CPU, most of it building each account's clients ({', '.join(services)} in every region; a botocore client "
         "is bound to the credentials it was built with, so none can serve the next account) and collecting them: "
         "each account's clients are thousands of objects in reference cycles, freed only by the cyclic garbage "
         "collector, whose full collections also walk every loaded botocore model. The unit costs are measured "
