@@ -12,9 +12,9 @@ has the approved key in all 17 regions and X-Ray on it except in one region per 
 The ideal at 50 ms per call is read from the call log, so calls that later checks add count in it: the audit's
 start (its AWS calls before the first account) + ⌈accounts / N⌉ × one account's critical path (AssumeRole, then
 the longest chain of calls in one region; regions run at once), for N accounts checked at once. The serial loop is
-`bench.sweep.serial_loop` (17 GetEncryptionConfig one after the other per account), on a sample of accounts and
-scaled. Both sizes and the serial sample are measured here; 1,000 accounts are not (set-up alone would take most
-of the time budget), so that figure is an extrapolation and says so.
+`bench.sweep.serial_loop` (the reads the audit makes in every region, one after the other), on a sample of
+accounts and scaled. Both sizes and the serial sample are measured here; 1,000 accounts are not (set-up alone would
+take most of the time budget), so that figure is an extrapolation and says so.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import sweep
 from bench.aws import CENTRAL, REGIONS, ROOT, LocalAWSProcess, child_env
 from bench.report import Row, Section, times
 from bench.sweep import create_accounts, serial_loop
@@ -39,7 +40,7 @@ from localaws.world import OFFLINE_KEY, OFFLINE_SECRET
 
 SMALL, LARGE = 12, 35  # member accounts of the two organization sizes
 TOTAL = 1000
-SERIAL_ACCOUNTS = 5
+SERIAL_ACCOUNTS = sweep.SERIAL_ACCOUNTS
 LATENCY_MS = 50.0
 TARGET_MIB = 300.0
 TARGET_RATIO = 1.5
@@ -142,13 +143,10 @@ def slope_per_account(series: list[float]) -> float:
 
 def critical_path(calls: list[dict[str, str]]) -> tuple[int, int]:
     """(calls before any account is checked, calls on one account's critical path) from an audit's call log. The
-    start is sts:GetCallerIdentity and Organizations ListAccounts (its pages); the path is AssumeRole plus the most
-    calls made in one member region (a region's calls follow one another; regions run at once)."""
+    start is sts:GetCallerIdentity and Organizations ListAccounts (its pages); the path is `bench.sweep.critical_path`
+    (AssumeRole plus the most calls made in one member region)."""
     start = sum(1 for c in calls if c["service"] == "organizations" or c["operation"] == "GetCallerIdentity")
-    per_region = Counter(
-        (c["account"], c["region"]) for c in calls if c["service"] != "sts" and c["account"] != CENTRAL
-    )
-    return start, 1 + max(per_region.values(), default=0)
+    return start, sweep.critical_path(calls, CENTRAL)
 
 
 def ideal(start_calls: int, path_calls: int, accounts: int, parallel: int) -> float:
@@ -160,7 +158,7 @@ def unit_costs(aws: LocalAWSProcess, count: int = 30) -> tuple[float, float]:
     (session_from_env, explicit credentials, the project's client config) and to make one call (X-Ray
     GetEncryptionConfig, no latency)."""
     session = session_from_env(aws.env())
-    kinds = [(service, region) for region in REGIONS for service in ("xray", "kms", "logs")]
+    kinds = [(service, region) for region in REGIONS for service in ("xray", "kms", "logs", "events", "cloudtrail")]
 
     def build(service: str, region: str) -> Any:
         return session.create_client(
@@ -171,7 +169,7 @@ def unit_costs(aws: LocalAWSProcess, count: int = 30) -> tuple[float, float]:
             aws_secret_access_key=OFFLINE_SECRET,
         )
 
-    xray, _kms, _logs = (build(service, region) for service, region in kinds[:3])  # warm-up
+    xray, *_others = (build(service, region) for service, region in kinds[:5])  # warm-up
     began = time.process_time()
     for service, region in kinds[:count]:
         build(service, region)
@@ -211,7 +209,10 @@ def run(aws: LocalAWSProcess) -> Section:
     wrong = [f"{r.accounts} accounts, --parallel {r.parallel}: {r.verdicts}, exit {r.exit_code}" for r in runs]
     wrong = [w for w, r in zip(wrong, runs, strict=True) if not r.expected]
     cpu_per_account = timed.cpu_seconds / timed.accounts
-    clients_per_account = 3 * len(REGIONS)  # xray, kms and logs in every region
+    # A client per service an account's region was called with (one per account and region and service).
+    member_calls = [c for c in timed.calls if c["account"] != CENTRAL and c["service"] != "sts"]
+    services = sorted({c["service"] for c in member_calls})
+    clients_per_account = len({(c["account"], c["region"], c["service"]) for c in member_calls}) / (timed.accounts - 1)
     calls_per_account = len(timed.calls) / timed.accounts
     modelled = clients_per_account * per_client + calls_per_account * per_call
     gc_per_account = timed.gc_seconds / timed.accounts
@@ -256,7 +257,7 @@ def run(aws: LocalAWSProcess) -> Section:
         Row(
             "audit CPU per account (the floor of its wall time: one process, one GIL)",
             f"{cpu_per_account * 1000:.0f} ms",
-            f"garbage collector {gc_per_account * 1000:.0f} ms (measured); clients {clients_per_account} × "
+            f"garbage collector {gc_per_account * 1000:.0f} ms (measured); clients {clients_per_account:.0f} × "
             f"{per_client * 1000:.1f} ms + calls {calls_per_account:.0f} × {per_call * 1000:.1f} ms = "
             f"{modelled * 1000:.0f} ms (model)",
             f"GC {gc_per_account / cpu_per_account * 100:.0f}%, "
@@ -288,7 +289,7 @@ def run(aws: LocalAWSProcess) -> Section:
         f"per account. localaws used {emulator_share * 100:.0f}% of a core during the judged run. Runs with "
         f"unexpected results: {wrong or 'none'}.",
         "The audit's wall time follows its CPU time, not the number of accounts at once: it is bound by its own "
-        "CPU, most of it building each account's clients (xray, kms and logs in every region; a botocore client "
+        f"CPU, most of it building each account's clients ({', '.join(services)} in every region; a botocore client "
         "is bound to the credentials it was built with, so none can serve the next account) and collecting them: "
         "each account's clients are thousands of objects in reference cycles, freed only by the cyclic garbage "
         "collector, whose full collections also walk every loaded botocore model. The unit costs are measured "

@@ -8,11 +8,14 @@ are compliant and one was never configured (drift-none); every account has its a
 
 Scaled, and labelled so: moto spends ~45 ms of CPU per CreateKey (it makes an RSA key even for a symmetric key),
 so 17,000 keys would take most of the time budget by themselves. The sweep runs on a measured sample of accounts
-and its wall time is scaled by 1,000 / sample; the serial loop (one GetEncryptionConfig per region, one region
-after the other, one assumed-role session per account) runs on a smaller sample and is scaled the same way.
-Ideal for N workers = ⌈1000 / N⌉ × (AssumeRole, then GetEncryptionConfig and DescribeKey in every region at once)
-= ⌈1000 / N⌉ × 3 × 50 ms. Each concurrency runs 3 times; the median run is reported. Whether localaws keeps up
-is read from its CPU time (/proc/PID/stat) and the machine's from /proc/stat during each run. One row models
+and its wall time is scaled by 1,000 / sample; the serial loop runs on a smaller sample and is scaled the same way.
+The serial loop is the remediation guide's `for region in ...` loop in plain boto3, one region after the other, one
+assumed-role session per account, making in each region the reads the sweep makes for the same answer: both trace
+stores, the approved key and its posture, and the event coverage (`serial_loop`).
+Ideal for N workers = ⌈1000 / N⌉ × one account's critical path × 50 ms, the path read from the sweep's own call
+log (`critical_path`: AssumeRole, then the most calls made in one region; regions run at once), so a check that
+adds calls counts in the ideal. Each concurrency runs 3 times; the median run is reported. Whether localaws keeps
+up is read from its CPU time (/proc/PID/stat) and the machine's from /proc/stat during each run. One row models
 Lambda, where invocations do not share CPU: ⌈1000 / N⌉ × the per-account time of a worker alone (not measured).
 """
 
@@ -34,17 +37,16 @@ import boto3
 from bench import sweep_worker
 from bench.aws import APPROVED_ALIAS, CENTRAL, REGIONS, ROOT, LocalAWSProcess, guard_env
 from bench.report import Row, Section, times
-from localaws.world import LocalWorld, local_session
+from localaws.world import HOME_REGION, LocalWorld, local_session
 
 TOTAL_ACCOUNTS = 1000
 SAMPLE_ACCOUNTS = 40
-SERIAL_ACCOUNTS = 5
+SERIAL_ACCOUNTS = 3  # its time per account is nearly all latency: a few accounts show it
 FIRST_ACCOUNT = 400_000_000_000
 LATENCY_MS = 50.0
 WORKERS = 8  # the headline concurrency: 8 invocations × 17 threads in flight
 SCAN = ((1, 8), (2, SAMPLE_ACCOUNTS), (WORKERS, SAMPLE_ACCOUNTS))  # (workers, accounts swept)
 REPEATS = 3  # runs per concurrency; the run with the median wall time is reported
-CALLS_PER_ACCOUNT_PATH = 3  # AssumeRole → GetEncryptionConfig → DescribeKey (regions in parallel)
 TARGET = 25.0
 CORES = len(os.sched_getaffinity(0))
 EXPECTED_VERDICTS = tuple(sorted(["compliant"] * (len(REGIONS) - 1) + ["drift-none"]))
@@ -64,6 +66,7 @@ class SweepRun:
     wall: float
     emulator_cpu: float
     machine_busy: float  # fraction of all cores busy during the run (everything on the machine)
+    calls: list[dict[str, str]]  # localaws's call log of the run
 
     @property
     def scaled(self) -> float:
@@ -95,11 +98,15 @@ def create_accounts(world: LocalWorld, accounts: list[str]) -> list[str]:
 
 
 def serial_loop(world: LocalWorld, accounts: list[str]) -> float:
-    """The guide's `for region in ...; aws xray get-encryption-config` loop in plain boto3, one assumed-role
-    session per account like a CLI profile: seconds for `accounts`. Its sessions share the world's loaded botocore
+    """The guide's `for region in ...` loop in plain boto3, one assumed-role session per account like a CLI
+    profile, making in each region, one after the other, the reads `check_account` makes there for the same answer
+    in this world: X-Ray's config and the trace segment destination, aws/spans's log group, the approved key
+    (DescribeKey of the alias) and its posture (rotation, key policy), and event coverage (the rules that target the
+    central bus, the trails the region sees). Seconds for `accounts`. Its sessions share the world's loaded botocore
     models, so it pays less CPU than a script's fresh sessions would (the comparison favours the loop)."""
     began = time.perf_counter()
     operator = boto3.Session(botocore_session=local_session(world.endpoint_url)).client("sts")
+    bus = f"arn:aws:events:{HOME_REGION}:{CENTRAL}:event-bus/default"
     for account in accounts:
         role = f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
         creds = operator.assume_role(RoleArn=role, RoleSessionName="audit")["Credentials"]
@@ -111,8 +118,29 @@ def serial_loop(world: LocalWorld, accounts: list[str]) -> float:
         )
         session = boto3.Session(botocore_session=base)
         for region in REGIONS:
-            session.client("xray", region_name=region).get_encryption_config()
+            xray = session.client("xray", region_name=region)
+            logs = session.client("logs", region_name=region)
+            kms = session.client("kms", region_name=region)
+            events = session.client("events", region_name=region)
+            cloudtrail = session.client("cloudtrail", region_name=region)
+            xray.get_encryption_config()
+            xray.get_trace_segment_destination()
+            logs.describe_log_groups(logGroupNamePrefix="aws/spans")
+            key = kms.describe_key(KeyId=APPROVED_ALIAS)["KeyMetadata"]["Arn"]
+            kms.get_key_rotation_status(KeyId=key)  # takes a key id or ARN, not an alias (kms model)
+            kms.list_key_policies(KeyId=key)
+            kms.get_key_policy(KeyId=key, PolicyName="default")
+            events.list_rule_names_by_target(TargetArn=bus)
+            cloudtrail.describe_trails(includeShadowTrails=True)
     return time.perf_counter() - began
+
+
+def critical_path(calls: list[dict[str, str]], home: str = CENTRAL) -> int:
+    """Calls on one account's critical path, from a call log: AssumeRole plus the most calls made in one region of
+    a member account (a region's calls follow one another; regions run at once). Calls of `home` (the central
+    account: the runtime's own, the organization's list) and STS are left out."""
+    per_region = Counter((c["account"], c["region"]) for c in calls if c["service"] != "sts" and c["account"] != home)
+    return 1 + max(per_region.values(), default=0)
 
 
 def concurrent_sweep(aws: LocalAWSProcess, workers: int, accounts: list[str]) -> SweepRun:
@@ -122,16 +150,17 @@ def concurrent_sweep(aws: LocalAWSProcess, workers: int, accounts: list[str]) ->
     ready = context.Barrier(workers + 1)
     with context.Pool(workers, initializer=sweep_worker.start, initargs=(env, CENTRAL, ready)) as pool:
         ready.wait(timeout=300)  # cold starts are not part of the sweep time
+        start = aws.call_count()
         cpu, machine, began = aws.cpu_seconds(), cpu_times(), time.perf_counter()
         results = list(pool.imap_unordered(sweep_worker.check, accounts, chunksize=1))
         wall = time.perf_counter() - began
         emulator_cpu = aws.cpu_seconds() - cpu
         busy, total = (after - before for after, before in zip(cpu_times(), machine, strict=True))
-    return SweepRun(workers, results, wall, emulator_cpu, busy / total)
+    return SweepRun(workers, results, wall, emulator_cpu, busy / total, aws.control.calls()[start:])
 
 
-def ideal(workers: int, accounts: int = TOTAL_ACCOUNTS) -> float:
-    return math.ceil(accounts / workers) * CALLS_PER_ACCOUNT_PATH * LATENCY_MS / 1000
+def ideal(workers: int, path_calls: int, accounts: int = TOTAL_ACCOUNTS) -> float:
+    return math.ceil(accounts / workers) * path_calls * LATENCY_MS / 1000
 
 
 def bottleneck(run: SweepRun, alone: SweepRun) -> str:
@@ -163,12 +192,17 @@ def run(aws: LocalAWSProcess) -> Section:
     keys = SAMPLE_ACCOUNTS * len(REGIONS)
 
     aws.control.set_faults(latency_ms=LATENCY_MS)
+    start = aws.call_count()
     serial = serial_loop(aws.world, accounts[:SERIAL_ACCOUNTS]) * TOTAL_ACCOUNTS / SERIAL_ACCOUNTS
+    serial_reads = [f"{c['service']}:{c['operation']}" for c in aws.control.calls()[start:] if c["service"] != "sts"]
+    serial_reads = serial_reads[: len(serial_reads) // (SERIAL_ACCOUNTS * len(REGIONS))]  # one region's
     scan = {workers: median_run(aws, workers, accounts[:count]) for workers, count in SCAN}
     aws.reset()
 
     runs = {workers: median for workers, (median, _) in scan.items()}
     headline, alone = runs[WORKERS], runs[1]
+    path = critical_path(alone.calls)
+    calls_per_account = len(alone.calls) / len(alone.results)
     wrong = sorted({r.account for run in runs.values() for r in run.results if r.verdicts != EXPECTED_VERDICTS})
     speedup = serial / headline.scaled
     projected = math.ceil(TOTAL_ACCOUNTS / WORKERS) * alone.per_account
@@ -182,7 +216,10 @@ def run(aws: LocalAWSProcess) -> Section:
         "mode. Concurrent: N spawned worker processes = N concurrent `sweep_account` invocations, each building the "
         f"runtime once (not timed), then the real `check_account` per account; median of {REPEATS} runs. Sample: "
         f"{SAMPLE_ACCOUNTS} accounts (N=1: {SCAN[0][1]}), wall time × 1000/sample. Serial: {SERIAL_ACCOUNTS} "
-        f"accounts × 17 GetEncryptionConfig one after the other, × 1000/{SERIAL_ACCOUNTS}. Set-up of the sample: "
+        f"accounts × 17 regions one after the other, {len(serial_reads)} reads in each region (from the call log: "
+        f"{', '.join(serial_reads)}), × 1000/{SERIAL_ACCOUNTS}. "
+        f"Ideal: one account's critical path read from the N=1 run's call log: {path} calls (AssumeRole + the most "
+        f"calls in one region), {calls_per_account:.0f} calls per account in all. Set-up of the sample: "
         f"{keys} keys + aliases + {keys - SAMPLE_ACCOUNTS} Puts in {setup:.0f} s ({keys / setup:.0f} keys/s: "
         f"{TOTAL_ACCOUNTS * len(REGIONS)} keys would take ~{TOTAL_ACCOUNTS * len(REGIONS) / (keys / setup) / 60:.0f}"
         " min, hence the sample).",
@@ -199,14 +236,14 @@ def run(aws: LocalAWSProcess) -> Section:
         Row(
             f"same sweep vs ideal for N={WORKERS}",
             f"{headline.scaled:.0f} s",
-            f"ideal {ideal(WORKERS):.1f} s (⌈1000/{WORKERS}⌉ × 3 × 50 ms)",
-            times(headline.scaled / ideal(WORKERS)),
+            f"ideal {ideal(WORKERS, path):.1f} s (⌈1000/{WORKERS}⌉ × {path} × 50 ms)",
+            times(headline.scaled / ideal(WORKERS, path)),
         ),
         Row(
             "one account × 17 regions, worker alone (N=1)",
             f"{alone.per_account:.2f} s",
-            f"ideal {ideal(1, 1):.2f} s (3 × 50 ms)",
-            times(alone.per_account / ideal(1, 1)),
+            f"ideal {ideal(1, path, 1):.2f} s ({path} × 50 ms)",
+            times(alone.per_account / ideal(1, path, 1)),
         ),
         Row(
             f"model, not measured: N={WORKERS} invocations, each with a core of its own",
@@ -223,7 +260,7 @@ def run(aws: LocalAWSProcess) -> Section:
     for workers, (sweep, walls) in scan.items():
         section.details.append(
             f"| {workers} | {len(sweep.results)} | {sweep.wall:.1f} s; {', '.join(f'{w:.1f}' for w in walls)} "
-            f"| {sweep.scaled:.0f} s | {ideal(workers):.1f} s | {sweep.per_account:.2f} s "
+            f"| {sweep.scaled:.0f} s | {ideal(workers, path):.1f} s | {sweep.per_account:.2f} s "
             f"| {statistics.median(r.cpu_seconds for r in sweep.results) * 1000:.0f} ms "
             f"| {sweep.emulator_share * 100:.0f}% of a core | {sweep.machine_busy * 100:.0f}% of {CORES} cores "
             f"| {bottleneck(sweep, alone)} |"

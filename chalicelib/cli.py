@@ -34,6 +34,7 @@ from chalicelib.coverage_policy import is_gap
 from chalicelib.domain import Outcome, PostureStatus, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
 from chalicelib.findings import Finding
+from chalicelib.gc_tuning import fewer_collections
 from chalicelib.keyguard import posture_book
 from chalicelib.kms import PostureBook
 from chalicelib.runtime import audit_responder
@@ -229,9 +230,11 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     # with --fix and XRAY_GUARD_FIX_KEY_ROTATION=true.
     book = posture_book(responder, fix_rotation=args.fix and settings.fix_key_rotation, foreign_keys=True)
     rows: list[dict[str, Any]] = []
-    for n, (account, account_rows) in enumerate(check_accounts(responder, accounts, args.parallel, book), 1):
-        rows += account_rows
-        print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
+    with fewer_collections() as collect:
+        for n, (account, account_rows) in enumerate(check_accounts(responder, accounts, args.parallel, book), 1):
+            rows += account_rows
+            print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
+            collect()  # the account's clients are released: free their cycles now (chalicelib.gc_tuning)
     output = "json" if args.json else args.format
     if output == "json":
         json.dump(rows, out, indent=2)

@@ -7,7 +7,6 @@ ACTIVE, no key), botocore logs model (DescribeLogGroups → LogGroup.kmsKeyId; A
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +57,10 @@ class SpansStore:
         self._xray = xray
         self._logs_client = logs  # made on first use: with Transaction Search off an event never reads the group
 
-    @functools.cached_property
+    @property
     def _logs(self) -> CloudWatchLogsClient:
+        # Asked of the factory (which caches the client) each time, not a functools.cached_property: on Python 3.11
+        # that holds one lock per class, so every region thread of every account waited for the others' builds.
         return self._logs_client()
 
     def read(self, *, log_group_when_off: bool) -> SpansState:

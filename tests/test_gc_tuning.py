@@ -1,0 +1,42 @@
+"""The audit's garbage-collector settings: scoped to the block, and its collection frees an account's cycles."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from chalicelib.gc_tuning import YOUNG_THRESHOLD, fewer_collections
+
+
+class _Node:
+    """Stands for a botocore client: an object in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_young_threshold_raised_inside_and_restored_after() -> None:
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
+
+
+def test_restored_when_the_block_raises() -> None:
+    before = gc.get_threshold()
+    try:
+        with fewer_collections():
+            raise RuntimeError("an account failed")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before
+
+
+def test_collect_frees_cycles_dropped_in_the_block() -> None:
+    with fewer_collections() as collect:
+        node = _Node()
+        alive = weakref.ref(node)
+        del node  # unreachable, but a cycle: only the cyclic collector frees it
+        assert alive() is not None
+        collect()
+        assert alive() is None
