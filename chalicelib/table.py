@@ -8,7 +8,6 @@ not pay for a client). Errors are AwsCallError, as from every adapter.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +37,10 @@ class CentralTable:
         self._client = client
         self.name = name
 
-    @functools.cached_property
+    @property
     def _ddb(self) -> DynamoDBClient:
+        # A factory is asked each time (the client factory caches its clients); not a functools.cached_property,
+        # whose one lock per class on Python 3.11 would make every thread wait for another's client build.
         return self._client() if callable(self._client) else self._client
 
     def get(self, partition: str, item: str) -> Item | None:
