@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 ENABLED = ["ENABLED", "ENABLED_BY_DEFAULT"]
 
 
-class Organization:
+class OrganizationAccounts:
     def __init__(self, client: OrganizationsClient) -> None:
         self._org = client
 
-    def active_accounts(self) -> list[str]:
-        """Every ACTIVE account (a SUSPENDED or PENDING_CLOSURE one can be neither read nor fixed), all pages."""
+    def active(self) -> list[str]:
+        """Every ACTIVE account (a PENDING_ACTIVATION, SUSPENDED, PENDING_CLOSURE or CLOSED one can be neither read
+        nor fixed), all pages. An account's `State` decides; its `Status` only when no `State` is given: the
+        organizations model retires `Account.Status` on September 9, 2026 in favour of `State`."""
         pages = paginate(self._org, "organizations", "ListAccounts", "list_accounts")
-        return [a["Id"] for page in pages for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
+        return [a["Id"] for page in pages for a in page["Accounts"] if a.get("State", a.get("Status")) == "ACTIVE"]
 
 
 class EnabledRegions:
@@ -39,7 +41,7 @@ class EnabledRegions:
         self._management = management
         self._ec2 = ec2
 
-    def list(self) -> list[str]:
+    def names(self) -> list[str]:
         try:
             pages = paginate(
                 self._management(), "account", "ListRegions", "list_regions", RegionOptStatusContains=ENABLED

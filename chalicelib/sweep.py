@@ -25,7 +25,7 @@ from chalicelib.keyguard import posture_book
 from chalicelib.kms import KeyDirectory, PostureBook
 from chalicelib.log import emit
 from chalicelib.notify import digest_message
-from chalicelib.organization import EnabledRegions, Organization
+from chalicelib.organization import EnabledRegions, OrganizationAccounts
 from chalicelib.service import Responder
 from chalicelib.sessions import call_aws
 from chalicelib.table import CentralTable
@@ -59,7 +59,7 @@ def list_accounts(responder: Responder) -> list[str]:
     explicit = responder.settings.account_list
     if explicit is not None:
         return list(explicit)
-    return Organization(responder.clients.organizations()).active_accounts()
+    return OrganizationAccounts(responder.clients.organizations()).active()
 
 
 def enabled_regions(responder: Responder, account: str) -> list[str]:
@@ -67,7 +67,7 @@ def enabled_regions(responder: Responder, account: str) -> list[str]:
     if responder.settings.regions:
         return list(responder.settings.regions)
     clients = responder.clients
-    return EnabledRegions(account, lambda: clients.account(account), lambda: clients.ec2(account)).list()
+    return EnabledRegions(account, lambda: clients.account(account), lambda: clients.ec2(account)).names()
 
 
 def check_account(
@@ -93,10 +93,7 @@ def check_account(
         trails = reader.trails(regions)  # a few calls in a row, while the workers check the regions
         findings, readings = list(checks), list(rules)
     coverage = {r: judge(r, rule, trails[r], PATTERN) for r, rule in zip(regions, readings, strict=True)}
-    gaps = {r: c for r, c in coverage.items() if is_gap(c)}
-    emit("coverage", account=account, gaps=gaps)
-    for region, judged in gaps.items():  # one line per gap: the CoverageGaps metric filter counts them
-        emit("coverage-gap", account=account, region=region, coverage=judged)
+    emit("coverage", account=account, gaps={r: c for r, c in coverage.items() if is_gap(c)})
     return [dataclasses.replace(f, coverage=coverage[f.region]) for f in findings]
 
 
@@ -138,6 +135,12 @@ def unreachable_coverage(error: AwsCallError) -> str:
     return unreachable(error.operation, error.code)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    new: bool  # this delivery stored the account's result (False: SQS delivered the message again)
+    last: bool  # and it was the sweep's last account: the digest is due
+
+
 class SweepStore:
     """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each."""
 
@@ -159,16 +162,16 @@ class SweepStore:
         }
         self._table.put(sweep_id, "#meta", attributes)
 
-    def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> bool:
-        """Store one account's result once; return True if it was the last account of the sweep."""
+    def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> Recorded:
+        """Store one account's result once; say whether this delivery stored it and whether it was the last."""
         try:
             self._table.put(sweep_id, f"account#{account}", {"result": {"S": json.dumps(result)}}, only_new=True)
         except AwsCallError as e:
             if e.code == "ConditionalCheckFailedException":
-                return False  # a duplicate delivery: this account was already counted
+                return Recorded(new=False, last=False)  # a duplicate delivery: this account was already counted
             raise
         attrs = self._table.update(sweep_id, "#meta", "ADD done :one", {":one": {"N": "1"}}, ReturnValues="ALL_NEW")
-        return int(attrs["done"]["N"]) >= int(attrs.get("expected", {"N": "0"})["N"])
+        return Recorded(new=True, last=int(attrs["done"]["N"]) >= int(attrs.get("expected", {"N": "0"})["N"]))
 
     def outcome(self, sweep_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """The sweep's results by account, and what scheduled_sweep found about the central keys, in one read."""
@@ -275,8 +278,7 @@ class Sweeper:
         result = account_result(findings)
         result["notes"] = self._responder.send_sweep_findings(findings)
         emit("sweep-account", sweep_id=message.sweep_id, account=message.account, counts=result["counts"])
-        if self._store.record(message.sweep_id, message.account, result):
-            self.publish_digest(message.sweep_id)
+        self._record(message, result)
         return {"account": message.account, **result["counts"]}
 
     def account_failed(self, body: str, error: str) -> None:
@@ -285,7 +287,16 @@ class Sweeper:
 
     def _record_failed(self, message: SweepMessage, error: str, coverage: str) -> None:
         emit("sweep-account-failed", sweep_id=message.sweep_id, account=message.account, error=error)
-        if self._store.record(message.sweep_id, message.account, failed_result(message.account, error, coverage)):
+        self._record(message, failed_result(message.account, error, coverage))
+
+    def _record(self, message: SweepMessage, result: dict[str, Any]) -> None:
+        recorded = self._store.record(message.sweep_id, message.account, result)
+        if recorded.new:
+            # One line per gap, once per account and sweep (not again for a redelivered message): the CoverageGaps
+            # metric filter counts them. An account that could not be checked is one gap, region "*".
+            for gap in result["coverage_gaps"]:
+                emit("coverage-gap", sweep_id=message.sweep_id, **gap)
+        if recorded.last:
             self.publish_digest(message.sweep_id)
 
     def publish_digest(self, sweep_id: str) -> None:

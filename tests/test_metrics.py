@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.sweep import check_account
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, World, load_event
 from tests.test_hostile_input import captured_log
 from tests.test_iam import allows, function_policy, handler_names
@@ -85,23 +84,23 @@ def test_filters_count_failures_and_suppressions() -> None:
     }  # fmt: skip
 
 
-def test_the_coverage_gap_filter_counts_each_region_a_sweep_finds_without_events(world: World) -> None:
+def test_the_coverage_gap_filter_counts_each_gap_of_a_sweep_once_an_unreachable_account_included(world: World) -> None:
     covered = ("eu-west-1", "us-east-1")
     for region in covered:
         world.create_key(MEMBER, region)
         world.put(MEMBER, region, Type="KMS", KeyId=APPROVED_ALIAS)
-    topic, _ = world.alert_inbox()
-    responder = world.responder(topic, XRAY_GUARD_REGIONS=",".join(covered))
+    unreachable = "444444444444"
+    world.aws.set_faults(fail=[f"sts:AssumeRole@{unreachable}=AccessDenied"])
     with captured_log() as log:
-        findings = check_account(responder, MEMBER)  # no forwarding rule and no trail: both regions are gaps
+        # No forwarding rule and no trail: both regions of the member are gaps; the other account is one ("*").
+        run = world.sweep(f"{MEMBER},{unreachable}", ",".join(covered), XRAY_GUARD_MODE="alert")
     lines = [json.loads(line) for line in log.getvalue().splitlines()]
 
     counts = {name: sum(matches(p, line) for line in lines) for name, p in metric_filters().items()}
 
-    assert {f.region: f.coverage.startswith("sweep-only") for f in findings if f.coverage} == dict.fromkeys(
-        covered, True
-    )
-    assert counts["CoverageGaps"] == len(covered)
+    gaps = sorted((g["account"], g["region"]) for g in run.digest["coverage_gaps"])
+    assert gaps == sorted([*((MEMBER, r) for r in covered), (unreachable, "*")])
+    assert counts["CoverageGaps"] == len(gaps)
     assert counts["Drifts"] == 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib import cli
-from chalicelib.sweep import SweepStore, enabled_regions
+from chalicelib.sweep import Recorded, SweepStore, enabled_regions
 from tests.conftest import APPROVED_ALIAS, CENTRAL, World
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -99,9 +99,10 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
     _topic, inbox = world.alert_inbox()
     store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
     store.begin("s", 2)
-    assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
-    assert store.record("s", "111111111111", {"counts": {}, "non_compliant": [], "error": None}) is False
-    assert store.record("s", "222222222222", {"counts": {}, "non_compliant": [], "error": None}) is True
+    result: dict[str, Any] = {"counts": {}, "non_compliant": [], "error": None}
+    assert store.record("s", "111111111111", result) == Recorded(new=True, last=False)
+    assert store.record("s", "111111111111", result) == Recorded(new=False, last=False)  # SQS delivered it again
+    assert store.record("s", "222222222222", result) == Recorded(new=True, last=True)
     assert world.alerts(inbox) == []
 
 
