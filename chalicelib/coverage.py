@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_events import EventBridgeClient
 
+TRAIL_READS_AT_ONCE = 17  # DescribeTrails calls in flight for one account (as many as the sweep's Region workers)
+
 # A Region's cloudtrail client and its DescribeTrails trailList, or why it could not be read.
 _Described = tuple["CloudTrailClient", list[Mapping[str, Any]]] | Unread
 
@@ -70,8 +72,8 @@ class Destination:
         bus = bus_arn or f"arn:{partition}:events:{region}:{home_account()}:event-bus/default"
         if responder is None or responder.startswith("arn:"):
             return cls(bus, responder)
-        _, bus_partition, _, bus_region, bus_account, _ = bus.split(":", 5)
-        return cls(bus, f"arn:{bus_partition}:lambda:{bus_region}:{bus_account}:function:{responder}")
+        where = Arn.of(bus)
+        return cls(bus, f"arn:{where.partition}:lambda:{where.region}:{where.account}:function:{responder}")
 
 
 def destination_for(settings: Settings, clients: ClientFactory) -> Destination:
@@ -161,10 +163,12 @@ class CoverageReader:
             if everywhere:
                 break
             if region not in described:
-                # The first Region shows no multi-Region trail that records. One would have shown there (it is listed
-                # in every Region, as a shadow trail elsewhere), so the other Regions are all read, and at once: one
-                # after the other they were an account's longest chain of calls (bench/audit.py, at 50 ms a call).
-                with ThreadPoolExecutor(max_workers=len(order) - 1) as pool:
+                # The first Region shows no multi-Region trail that records (one would have shown there: it is listed
+                # in every Region, as a shadow trail elsewhere), or it could not be read. Either way the other Regions
+                # are all read, and at once: one after the other they were an account's longest chain of calls
+                # (bench/audit.py, at 50 ms a call). When the first Region could not be read this may read Regions
+                # that a one-by-one search would have stopped before.
+                with ThreadPoolExecutor(max_workers=min(len(order) - 1, TRAIL_READS_AT_ONCE)) as pool:
                     described.update(zip(order[1:], pool.map(self._describe, order[1:]), strict=True))
             seen[region] = self._region_trails(described[region], known)
             everywhere = tuple(t for t in seen[region].trails if t.multi_region and trail_records(t))
@@ -203,7 +207,7 @@ class CoverageReader:
             trails.append(known[arn])
         return RegionTrails(tuple(trails))
 
-    def _trail(self, cloudtrail: Any, entry: Mapping[str, Any]) -> Trail:
+    def _trail(self, cloudtrail: CloudTrailClient, entry: Mapping[str, Any]) -> Trail:
         arn = str(entry["TrailARN"])
         # By ARN: "To get the status of a shadow trail ... you must specify its ARN", and for an organization trail
         # seen from a member account "you must provide the full ARN" (cloudtrail model, GetTrailStatusRequest.Name).

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
+from chalicelib.domain import Arn
 from chalicelib.errors import ConfigError
 from chalicelib.log import configure_logging
 from chalicelib.service import Responder
@@ -125,5 +126,5 @@ def account_of(function_arn: str) -> str | None:
 
     Reading it from the context saves an sts:GetCallerIdentity call; the local test client has no ARN.
     """
-    parts = function_arn.split(":")
-    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
+    arn = Arn.parse(function_arn)
+    return arn.account if arn is not None and arn.account.isascii() and arn.account.isdigit() else None

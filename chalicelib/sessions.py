@@ -187,7 +187,7 @@ class ClientFactory:
     # Global services, called in the home region: botocore's endpoint rule sets send IAM, Organizations and Account
     # Management calls to their partition's one endpoint and signing region whatever the client's region
     # (botocore/data/{iam,organizations,account}/*/endpoint-rule-set-1.json). EC2 DescribeRegions is regional but
-    # lists every region of the partition from any of them.
+    # lists the account's enabled Regions of the partition from any of them.
 
     def iam(self, account: str) -> IAMClient:
         client: IAMClient = self._client(account, self._region, "iam")

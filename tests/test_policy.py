@@ -240,6 +240,14 @@ def test_the_decision_depends_on_domain_values_only() -> None:
         ("arn:aws:logs:us-east-1:111122223333:log-group:aws/spans:*", ("aws", "logs", "us-east-1", "111122223333",
                                                                        "log-group:aws/spans:*")),
         ("arn:aws:iam::111122223333:role/path/name", ("aws", "iam", "", "111122223333", "role/path/name")),
+        ("arn:aws-cn:kms:cn-north-1:111122223333:key/1234", ("aws-cn", "kms", "cn-north-1", "111122223333",
+                                                             "key/1234")),
+        ("arn:aws:s3:::trail-bucket", ("aws", "s3", "", "", "trail-bucket")),
+        ("arn:aws:lambda:eu-west-1:111122223333:function:xray-guard-prod:live", ("aws", "lambda", "eu-west-1",
+                                                                                 "111122223333",
+                                                                                 "function:xray-guard-prod:live")),
+        ("arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail", ("aws", "cloudtrail", "us-east-1",
+                                                                       "111122223333", "trail/org-trail")),
     ],
 )  # fmt: skip
 def test_an_arn_is_read_into_its_parts_the_resource_keeping_its_colons(text: str, parts: tuple[str, ...]) -> None:
