@@ -172,6 +172,10 @@ class Finding:
             "cloudtrail_event_id": self.cloudtrail_event_id,
             "event_time": self.event_time,
             "observed_at": self.observed_at,
+            # finding/v1 keeps these two keys for its consumers; only the SNS alert fills them (storm control belongs
+            # to that destination: chalicelib/sinks/sns.py), so every other rendering says "no storm".
+            "storm_count": 0,
+            "storm_held": [],
             "spans": None if self.spans is None else self.spans.to_json(),
             "coverage": self.coverage,
             "key": None if self.key is None else self.key.to_json(),
