@@ -138,7 +138,7 @@ def unreachable_coverage(error: AwsCallError) -> str:
 @dataclass(frozen=True)
 class Recorded:
     new: bool  # this delivery stored the account's result (False: SQS delivered the message again)
-    last: bool  # and it was the sweep's last account: the digest is due
+    last: bool  # every account of the sweep is counted: the digest is due (unless already sent)
 
 
 class SweepStore:
@@ -156,22 +156,47 @@ class SweepStore:
     ) -> None:
         attributes = {
             "expected": {"N": str(expected)},
-            "done": {"N": "0"},
             "expires_at": {"N": str(int(time.time()) + ttl_seconds)},
             "central_keys": {"S": json.dumps(central_keys or {})},
         }
         self._table.put(sweep_id, "#meta", attributes)
 
     def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> Recorded:
-        """Store one account's result once; say whether this delivery stored it and whether it was the last."""
+        """Store one account's result once and count the account; say whether this delivery stored the result and
+        whether every account is now counted (the digest is due unless it was already sent: `claim_digest`).
+
+        The count is the set of accounts done, so counting is idempotent: a delivery that stored the result but
+        failed before counting it (a throttled UpdateItem, a timeout) is counted by SQS's next delivery instead of
+        leaving the sweep one account short, without a digest, for good."""
+        new = True
         try:
             self._table.put(sweep_id, f"account#{account}", {"result": {"S": json.dumps(result)}}, only_new=True)
         except AwsCallError as e:
+            if e.code != "ConditionalCheckFailedException":
+                raise
+            new = False  # SQS delivered the message again: the result is stored; count it (again) all the same
+        attrs = self._table.update(
+            sweep_id, "#meta", "ADD done_accounts :me", {":me": {"SS": [account]}}, ReturnValues="ALL_NEW"
+        )
+        done = len(attrs["done_accounts"]["SS"])
+        return Recorded(new=new, last=done >= int(attrs.get("expected", {"N": "0"})["N"]))
+
+    def claim_digest(self, sweep_id: str) -> bool:
+        """Mark the sweep's digest as being sent; False if it already was (a duplicate delivery of its last account)."""
+        try:
+            self._table.update(
+                sweep_id, "#meta", "SET digest_sent = :now", {":now": {"N": str(int(time.time()))}},
+                ConditionExpression="attribute_not_exists(digest_sent)",
+            )  # fmt: skip
+        except AwsCallError as e:
             if e.code == "ConditionalCheckFailedException":
-                return Recorded(new=False, last=False)  # a duplicate delivery: this account was already counted
+                return False
             raise
-        attrs = self._table.update(sweep_id, "#meta", "ADD done :one", {":one": {"N": "1"}}, ReturnValues="ALL_NEW")
-        return Recorded(new=True, last=int(attrs["done"]["N"]) >= int(attrs.get("expected", {"N": "0"})["N"]))
+        return True
+
+    def release_digest(self, sweep_id: str) -> None:
+        """The digest could not be sent: let the next delivery of the last account send it."""
+        self._table.update(sweep_id, "#meta", "REMOVE digest_sent", {})
 
     def outcome(self, sweep_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """The sweep's results by account, and what scheduled_sweep found about the central keys, in one read."""
@@ -296,8 +321,12 @@ class Sweeper:
             # metric filter counts them. An account that could not be checked is one gap, region "*".
             for gap in result["coverage_gaps"]:
                 emit("coverage-gap", sweep_id=message.sweep_id, **gap)
-        if recorded.last:
-            self.publish_digest(message.sweep_id)
+        if recorded.last and self._store.claim_digest(message.sweep_id):
+            try:
+                self.publish_digest(message.sweep_id)
+            except BaseException:
+                self._store.release_digest(message.sweep_id)
+                raise
 
     def publish_digest(self, sweep_id: str) -> None:
         results, central_keys = self._store.outcome(sweep_id)

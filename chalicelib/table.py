@@ -57,15 +57,13 @@ class CentralTable:
 
     def update(self, partition: str, item: str, expression: str, values: Item, **options: Any) -> Item:
         """UpdateItem; returns the Attributes the ReturnValues option asked for (empty without one)."""
+        if values:  # DynamoDB refuses an empty ExpressionAttributeValues (a REMOVE needs none)
+            options = {"ExpressionAttributeValues": values, **options}
         answer = call_aws(
             "dynamodb",
             "UpdateItem",
             lambda: self._ddb.update_item(
-                TableName=self.name,
-                Key=key(partition, item),
-                UpdateExpression=expression,
-                ExpressionAttributeValues=values,
-                **options,
+                TableName=self.name, Key=key(partition, item), UpdateExpression=expression, **options
             ),
         )
         attributes: Item = answer.get("Attributes", {})

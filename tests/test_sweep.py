@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from chalicelib import cli
-from chalicelib.sweep import Recorded, SweepStore, enabled_regions
-from tests.conftest import APPROVED_ALIAS, CENTRAL, World
+from chalicelib.errors import AwsCallError, SinkFailed
+from chalicelib.sweep import Recorded, Sweeper, SweepStore, enabled_regions
+from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, World
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 
@@ -103,7 +104,45 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
     assert store.record("s", "111111111111", result) == Recorded(new=True, last=False)
     assert store.record("s", "111111111111", result) == Recorded(new=False, last=False)  # SQS delivered it again
     assert store.record("s", "222222222222", result) == Recorded(new=True, last=True)
+    assert store.claim_digest("s") is True
+    assert store.record("s", "222222222222", result) == Recorded(new=False, last=True)  # the last one again
+    assert store.claim_digest("s") is False  # its digest was sent: no second one
     assert world.alerts(inbox) == []
+
+
+def test_an_account_stored_but_not_counted_is_counted_by_the_redelivery_which_sends_the_digest(world: World) -> None:
+    store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
+    store.begin("s", 2)
+    result: dict[str, Any] = {"counts": {}, "non_compliant": [], "error": None}
+    assert store.record("s", "111111111111", result) == Recorded(new=True, last=False)
+    world.aws.set_faults(fail=["dynamodb:UpdateItem=ProvisionedThroughputExceededException"])
+    with pytest.raises(AwsCallError):
+        store.record("s", "222222222222", result)  # the result is stored, the count failed
+    world.aws.set_faults(fail=[])
+    assert store.record("s", "222222222222", result) == Recorded(new=False, last=True)  # SQS's next delivery
+    assert store.claim_digest("s") is True
+    store.release_digest("s")  # the digest could not be published
+    assert store.claim_digest("s") is True  # so the next delivery sends it
+
+
+def test_a_digest_sns_refused_is_sent_by_the_next_delivery_of_the_last_account_and_only_once(world: World) -> None:
+    topic, inbox = world.alert_inbox()
+    sqs = world.client("sqs")
+    queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+    responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=MEMBER, XRAY_GUARD_REGIONS="eu-west-1")
+    store = SweepStore(world.client("dynamodb"), world.create_central_table())
+    sweeper = Sweeper(responder, store, sqs, queue, new_id=lambda: "sweep-1")
+    sweeper.start()
+    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    world.aws.set_faults(fail=["sns:Publish"])
+    with pytest.raises(SinkFailed):
+        sweeper.sweep_account(message["Body"])  # the account is recorded, its digest refused
+    world.aws.set_faults(fail=[])
+    sweeper.sweep_account(message["Body"])  # SQS's next delivery
+    [digest] = world.alerts(inbox)
+    assert digest["sweep_id"] == "sweep-1"
+    sweeper.sweep_account(message["Body"])  # a duplicate delivery after success
+    assert world.alerts(inbox) == []  # no second digest (alerts() takes what arrived since it last looked)
 
 
 def test_audit_json_reports_every_pair_and_exits_2_on_an_unreachable_account(
