@@ -1,8 +1,10 @@
 """The scheduled sweep: fan out one SQS message per account, check every enabled region of an account
 concurrently through the same pipeline as the event path, and fan in to one digest per sweep.
 
-Fan-in uses a DynamoDB item per sweep: each account writes its result once (conditional put) and bumps a
-counter; the account that brings the counter to the expected total publishes the digest.
+Fan-in uses the central DynamoDB table: each account writes its result once (conditional put) and adds itself to
+the sweep's set of accounts done (idempotent, so a redelivered message counts an account the failed delivery stored
+but did not count); the delivery that completes the set claims the digest (conditional) and publishes it, releasing
+the claim if SNS refuses, so SQS's next delivery sends it and a duplicate delivery sends no second one.
 """
 
 from __future__ import annotations
