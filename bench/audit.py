@@ -7,7 +7,8 @@ Each audit is `python -m chalicelib.cli audit --accounts org --regions <the 17> 
 account it reports done) against the localaws subprocess. The organization is real to the audit: Organizations
 ListAccounts lists the management (central) account and the member accounts made with CreateAccount; every account
 has the approved key in all 17 regions and X-Ray on it except in one region per account (never configured:
-`drift-none`), so the audit exits 1.
+`drift-none`), so the audit exits 1; the management account has one organization trail, multi-Region (the README's
+prerequisite for events), so each account's coverage reads trails in its first Region only.
 
 The ideal at 50 ms per call is read from the call log, so calls that later checks add count in it: the audit's
 start (its AWS calls before the first account) + ⌈accounts / N⌉ × one account's critical path (AssumeRole, then
@@ -75,6 +76,8 @@ def build_org(aws: LocalAWSProcess, members: int, existing: list[str]) -> list[s
     if not existing:
         org.create_organization(FeatureSet="ALL")
         create_accounts(world, [CENTRAL])
+        # The README's prerequisite: one organization trail, multi-Region, recording management events.
+        world.create_trail(CENTRAL, "org-trail", IsMultiRegionTrail=True, IsOrganizationTrail=True)
     new = [
         org.create_account(AccountName=f"bench-{n}", Email=f"bench-{n}@example.com")["CreateAccountStatus"]["AccountId"]
         for n in range(len(existing), members)
@@ -222,7 +225,9 @@ def run(aws: LocalAWSProcess) -> Section:
         "`python -m chalicelib.cli audit --accounts org --regions <17> --json` in a fresh child process "
         "(`bench.audit_child`), against the localaws subprocess; organizations of "
         f"{SMALL} and {LARGE} member accounts plus the management account, every account with its approved key in "
-        "all 17 regions and X-Ray on it except one region. Peak RSS = the child's VmHWM without latency, `--parallel "
+        "all 17 regions and X-Ray on it except one region, and one organization trail (multi-Region, the README's "
+        "prerequisite for events; without it every Region's trails are read). Peak RSS = the child's VmHWM without "
+        "latency, `--parallel "
         f"{DEFAULT_PARALLEL}` (the default); 1,000 accounts extrapolated from the per-account slope (below), not "
         "measured. "
         f"Wall time = the audit's own (imports left out) with {LATENCY_MS:g} ms on every AWS call; serial loop = "
