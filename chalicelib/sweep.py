@@ -323,6 +323,8 @@ class Sweeper:
             # metric filter counts them. An account that could not be checked is one gap, region "*".
             for gap in result["coverage_gaps"]:
                 emit("coverage-gap", sweep_id=message.sweep_id, **gap)
+        # Claimed before it is published, released if SNS refuses it. A function that dies between the two (a
+        # timeout) leaves the claim: that sweep then sends no digest, while its results stay in the table and logs.
         if recorded.last and self._store.claim_digest(message.sweep_id):
             try:
                 self.publish_digest(message.sweep_id)
