@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import Arn, KeyInfo, KeyPosture, MissingKey, PostureStatus, RotationStatus, key_account
+from chalicelib.domain import Arn, KeyInfo, KeyPosture, MissingKey, PostureStatus, RotationStatus
 from chalicelib.errors import AwsCallError
 from chalicelib.keyposture import MAX_ROTATION_DAYS, Organization, PolicyUnreadable, judge, rotation_applies
 from chalicelib.sessions import call_aws
@@ -59,10 +59,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _region_of(arn: str) -> str:
-    return Arn.of(arn).region
-
-
 class KeyPostureReader:
     """Reads a key's rotation status and key policies with its owner's KMS client and judges them
     (chalicelib.keyposture). `kms_for(account, region)` gives the client for a key's owner and region."""
@@ -94,7 +90,8 @@ class KeyPostureReader:
             return KeyPosture(PostureStatus.UNKNOWN, error=str(e))
 
     def _client(self, arn: str) -> KMSClient:
-        return self._kms_for(key_account(arn) or "", _region_of(arn))
+        where = Arn.of(arn)
+        return self._kms_for(where.account, where.region)
 
     def _rotation(self, arn: str) -> RotationStatus:
         client = self._client(arn)

@@ -134,8 +134,7 @@ class ClientFactory:
     @property
     def partition(self) -> str:
         """The partition of the home region, as ARNs name it (aws, aws-us-gov, aws-cn)."""
-        partition: str = self._base.get_partition_for_region(self._region)
-        return partition
+        return self.partition_of(self._region)
 
     def partition_of(self, region: str) -> str:
         """The partition of any region (aws, aws-us-gov, aws-cn, ...), from botocore's endpoint data."""

@@ -69,13 +69,10 @@ class CentralTable:
         attributes: Item = answer.get("Attributes", {})
         return attributes
 
-    def partition(self, partition: str, *, prefix: str = "") -> list[Item]:
-        """Every item of a partition (whose sort key starts with `prefix`), consistently read, all pages."""
-        condition = "sweep_id = :p" + (" AND begins_with(#i, :prefix)" if prefix else "")
-        values: Item = {":p": {"S": partition}, **({":prefix": {"S": prefix}} if prefix else {})}
-        names = {"ExpressionAttributeNames": {"#i": "item"}} if prefix else {}
+    def partition(self, partition: str) -> list[Item]:
+        """Every item of a partition, consistently read, all pages."""
         pages = paginate(
             self._ddb, "dynamodb", "Query", "query", TableName=self.name, ConsistentRead=True,
-            KeyConditionExpression=condition, ExpressionAttributeValues=values, **names,
+            KeyConditionExpression="sweep_id = :p", ExpressionAttributeValues={":p": {"S": partition}},
         )  # fmt: skip
         return [item for page in pages for item in page["Items"]]
