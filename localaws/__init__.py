@@ -4,10 +4,11 @@ moto's server (every moto service, multi-account through STS AssumeRole) plus wh
 this project: X-Ray ``GetEncryptionConfig``/``PutEncryptionConfig`` and ``GetTraceSegmentDestination``/
 ``UpdateTraceSegmentDestination`` (which creates ``aws/spans``), CloudWatch Logs ``AssociateKmsKey``/
 ``DisassociateKmsKey`` and the ``aws/`` rule of ``CreateLogGroup``, the KMS key lifecycle, rotation and policy
-operations, ``account:ListRegions``, Security Hub ``BatchImportFindings``/``GetFindings`` (enabled-only, the caller's
-own findings, fields providers cannot update, filters), CloudTrail organization trails seen from member accounts and
-the default event selector of a trail created without one; a call log and injected faults (latency, throttling, stuck
-updates, failing operations, regions without Transaction Search).
+operations, the Regions each account has enabled (``account:ListRegions``/``GetRegionOptStatus``/``EnableRegion``/
+``DisableRegion``, ``ec2:DescribeRegions``), Security Hub ``BatchImportFindings``/``GetFindings`` (enabled-only, the
+caller's own findings, fields providers cannot update, filters), CloudTrail organization trails seen from member
+accounts and the default event selector of a trail created without one; a call log and injected faults (latency,
+throttling, stuck updates, failing operations, regions without Transaction Search).
 
 Control endpoints: ``GET /_localaws/calls``, ``POST /_localaws/reset``, ``GET|POST /_localaws/faults``,
 ``GET /_localaws/published?topic=ARN`` (messages SNS accepted for a topic), ``GET /_localaws/health``.

@@ -1,7 +1,7 @@
 """The localaws WSGI app: moto's server wrapped with what moto lacks or gets wrong (X-Ray encryption config and
-trace segment destination, CloudWatch Logs key association, KMS key lifecycle, account:ListRegions, Security Hub
-findings, CloudTrail's organization trails and default selectors), a call log, injected faults and the
-``/_localaws/*`` control endpoints.
+trace segment destination, CloudWatch Logs key association, KMS key lifecycle, the Regions an account has enabled
+(Account Management and ec2:DescribeRegions), Security Hub findings, CloudTrail's organization trails and default
+selectors), a call log, injected faults and the ``/_localaws/*`` control endpoints.
 
 Every AWS request goes through latency, then throttling (X-Ray and KMS), then ``--fail`` rules, then the
 emulated operations, then moto.
@@ -20,7 +20,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from localaws import account, cloudtrail, kms, logs, moto_bridge, securityhub, transaction_search, xray
+from localaws import cloudtrail, kms, logs, moto_bridge, regions, securityhub, transaction_search, xray
 from localaws.calls import CallLog
 from localaws.faults import FaultInjector, FaultSettings
 from localaws.protocol import AwsRequest, error_response
@@ -42,7 +42,8 @@ _KMS_KEY_PARAMS = ("KeyId", "TargetKeyId", "DestinationKeyId")
 
 class LocalAWSApp:
     """WSGI app. ``calls`` and ``faults`` are the live state reachable over HTTP; ``xray``,
-    ``trace_destinations``, ``logs_keys``, ``kms`` and ``security_hub`` hold the emulated services' own state."""
+    ``trace_destinations``, ``logs_keys``, ``kms``, ``security_hub`` and ``regions`` hold the emulated services' own
+    state."""
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class LocalAWSApp:
         self.kms = kms.KeyLifecycle()
         self.security_hub = securityhub.SecurityHubFindings(moto_bridge.security_hub_enabled)
         self.cloudtrail = cloudtrail.CloudTrailReads()
+        self.regions = regions.RegionOptIn()
         self._moto = moto_app or moto_bridge.create_moto_app()
         self._sleep = sleep
 
@@ -79,6 +81,7 @@ class LocalAWSApp:
         self.logs_keys.reset()
         self.kms.reset()
         self.security_hub.reset()
+        self.regions.reset()
         self.calls.clear()
         self.faults.reset()
 
@@ -140,8 +143,10 @@ class LocalAWSApp:
             return self.kms.handle(request, caller)
         if service == "securityhub" and operation in securityhub.OPERATIONS:
             return self.security_hub.handle(request, caller)
-        if service == "account" and operation in account.OPERATIONS:
-            return account.list_regions(request)
+        if service == "account" and operation in regions.ACCOUNT_OPERATIONS:
+            return self.regions.handle(request, caller)
+        if service == "ec2" and operation in regions.EC2_OPERATIONS:
+            return self.regions.describe_regions(request, caller)
         if service == "cloudtrail" and operation in cloudtrail.OPERATIONS:
             return self.cloudtrail.handle(request, caller)
         return None

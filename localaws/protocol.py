@@ -104,8 +104,12 @@ def error_status(service: str, code: str, default: int = 400) -> int:
     return default
 
 
-def error_response(request: AwsRequest, code: str, message: str, status: int) -> Response:
-    """An error the way the request's protocol writes one; botocore parses it into ``ClientError(code)``."""
+def error_response(
+    request: AwsRequest, code: str, message: str, status: int, members: Mapping[str, Any] | None = None
+) -> Response:
+    """An error the way the request's protocol writes one; botocore parses it into ``ClientError(code)``.
+    `members`: further members of the error's shape (json and rest-json only), which botocore parses into the
+    error response when the shape models them (botocore/parsers.py ResponseParser._do_modeled_error_parse)."""
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id}
     text = escape(message)
@@ -136,7 +140,8 @@ def error_response(request: AwsRequest, code: str, message: str, status: int) ->
         headers["x-amzn-query-error"] = f"{code};Sender"
     json_version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
     content_type = "application/json" if request.protocol == "rest-json" else f"application/x-amz-json-{json_version}"
-    return Response(json.dumps({"__type": code, "message": message}), status, headers, content_type=content_type)
+    document = {"__type": code, "message": message, **(members or {})}
+    return Response(json.dumps(document), status, headers, content_type=content_type)
 
 
 def partition_of(region: str) -> str:

@@ -26,6 +26,7 @@ from chalicelib.spans import logs_key_statement
 from chalicelib.table import TABLE_KEYS
 from localaws.calls import CallEntry
 from localaws.faults import FaultChanges
+from localaws.regions import DEFAULT_REGIONS
 
 CENTRAL = "123456789012"  # moto's default account: xray-guard's home, where the offline credentials act
 MEMBER, MEMBER_REGION = "222222222222", "eu-west-1"  # where tests/events/*.json happen
@@ -35,26 +36,7 @@ CENTRAL_TABLE = "xray-guard-sweeps"  # the central table's name in infra/central
 HOME_REGION = "us-east-1"
 ADMIN_ROLE = "OrganizationAccountAccessRole"  # what Organizations creates in a new member account
 OFFLINE_KEY, OFFLINE_SECRET = "testing", "testing"
-# The 17 regions enabled by default in every account (the opt-in regions are left out).
-REGIONS = (
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-north-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "sa-east-1",
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-)
+REGIONS = DEFAULT_REGIONS  # the 17 Regions every account of partition aws has (localaws/regions.py)
 EVENTS = Path(__file__).resolve().parent.parent / "tests" / "events"
 
 
@@ -336,6 +318,11 @@ class LocalWorld:
         arn: str = cloudtrail.create_trail(Name=name, S3BucketName=bucket, **options)["TrailARN"]
         cloudtrail.start_logging(Name=name)
         return arn
+
+    def enable_region(self, account: str, region: str) -> None:
+        """The account's administrator opts the account in to an opt-in Region (account:EnableRegion, in effect at
+        once here; localaws/regions.py). Enabling a default Region fails with ValidationException, as in AWS."""
+        self.client("account", account).enable_region(RegionName=region)
 
     def create_central_table(self, name: str = CENTRAL_TABLE) -> str:
         """The central DynamoDB table (sweep fan-in, storm control, delivery records) in the home region, with the

@@ -68,6 +68,12 @@ class World(LocalWorld):
         super().__init__(aws)
         self.aws = aws
         self.time = time or FakeTime()
+        self._sweeps = 0  # sweeps run so far: each has its own id, so that a test can sweep again
+        self._sweep_place: tuple[str, str, str, str] | None = None  # topic, inbox, central table, sweep queue
+
+    def reset(self) -> None:
+        super().reset()
+        self._sweep_place = None
 
     def enable_security_hub(self, account: str = MEMBER, region: str = MEMBER_REGION) -> None:
         """Turn Security Hub on in one account and region; it is off everywhere until then (and after a reset)."""
@@ -81,7 +87,8 @@ class World(LocalWorld):
         return Responder(settings, clients, sleep=self.time.sleep, clock=self.time.monotonic)
 
     def sweep(self, accounts: str, regions: str, **env: str) -> SweepRun:
-        """Run the three sweep steps as Lambda would, against a new alert inbox, central table and sweep queue:
+        """Run the three sweep steps as Lambda would, against an alert inbox, central table and sweep queue (new at
+        the world's first sweep, kept for the next; each sweep has a new id):
         scheduled_sweep → one SQS message per account → sweep_account for each → the digest. An AwsCallError from
         sweep_account fails the test. `env`: more settings (XRAY_GUARD_MODE defaults to revert, as in
         `responder`)."""
@@ -93,12 +100,16 @@ class World(LocalWorld):
         return self._sweep(accounts, regions, env, redeliver=True)
 
     def _sweep(self, accounts: str, regions: str, env: dict[str, str], *, redeliver: bool) -> SweepRun:
-        topic, inbox = self.alert_inbox()
-        table = self.create_central_table()
         sqs = self.client("sqs")
-        queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+        if self._sweep_place is None:
+            topic, inbox = self.alert_inbox()
+            table = self.create_central_table()
+            self._sweep_place = topic, inbox, table, sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
+        topic, inbox, table, queue = self._sweep_place
+        self._sweeps += 1
+        sweep_id = f"sweep-{self._sweeps}"
         responder = self.responder(topic, XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=regions, **env)
-        sweeper = Sweeper(responder, SweepStore(self.client("dynamodb"), table), sqs, queue, new_id=lambda: "sweep-1")
+        sweeper = Sweeper(responder, SweepStore(self.client("dynamodb"), table), sqs, queue, new_id=lambda: sweep_id)
         started = sweeper.start()
         messages = 0
         while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
-import botocore.loaders
 import pytest
 from botocore.config import Config
 
@@ -430,7 +428,7 @@ def test_settings_from_environment_name_the_bad_variable() -> None:
         FaultSettings.from_env({"LOCALAWS_THROTTLE_RATE": "often"})
 
 
-# --- Call log, ListRegions, concurrency ---------------------------------------------------------------------
+# --- Call log, concurrency (Regions: tests/test_localaws_regions.py) ----------------------------------------
 
 
 def test_call_log_names_service_operation_account_and_region(aws: LocalAWS) -> None:
@@ -461,30 +459,6 @@ def test_call_log_names_service_operation_account_and_region(aws: LocalAWS) -> N
         {"service": "account", "operation": "ListRegions", "account": DEFAULT_ACCOUNT, "region": "us-east-1"},
     ]
     assert LocalAWSClient(aws.endpoint_url).calls() == []
-
-
-@functools.cache
-def aws_partition_regions() -> list[str]:
-    endpoints = botocore.loaders.Loader().load_data("endpoints")
-    (partition,) = (p for p in endpoints["partitions"] if p["partition"] == "aws")
-    return sorted(partition["regions"])
-
-
-def test_list_regions_covers_the_aws_partition_with_pagination_and_filter(aws: LocalAWS) -> None:
-    account = session().client("account", endpoint_url=aws.endpoint_url)
-
-    everything = account.list_regions()["Regions"]
-    pages = list(account.get_paginator("list_regions").paginate(PaginationConfig={"PageSize": 10}))
-    paged = [region for page in pages for region in page["Regions"]]
-    enabled = account.list_regions(RegionOptStatusContains=["ENABLED"])["Regions"]
-    by_default = account.list_regions(RegionOptStatusContains=["ENABLED_BY_DEFAULT"])["Regions"]
-
-    assert [region["RegionName"] for region in everything] == aws_partition_regions()
-    assert {region["RegionOptStatus"] for region in everything} == {"ENABLED_BY_DEFAULT"}
-    assert paged == everything
-    assert len(pages) > 1
-    assert enabled == []
-    assert by_default == everything
 
 
 def test_serves_a_few_hundred_concurrent_requests(aws: LocalAWS) -> None:
