@@ -184,7 +184,7 @@ class KeyGuard:
         if xray.type is EncryptionType.KMS and xray.key_arn == arn:
             return True
         clients, account, region = self._r.clients, target.account, target.region
-        spans = SpansStore(clients.xray(account, region), lambda: clients.logs(account, region)).read(
+        spans = SpansStore(clients.xray(account, region), clients.lazy(clients.logs, account, region)).read(
             log_group_when_off=False
         )
         return spans.group_exists and spans.key_arn == arn

@@ -146,7 +146,7 @@ class Recorded:
 class SweepStore:
     """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each."""
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(self, client: Callable[[], DynamoDBClient], table: str) -> None:
         self._table = CentralTable(client, table)
 
     def begin(

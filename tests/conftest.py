@@ -98,7 +98,8 @@ class World(LocalWorld):
         sqs = self.client("sqs")
         queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
         responder = self.responder(topic, XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=regions, **env)
-        sweeper = Sweeper(responder, SweepStore(self.client("dynamodb"), table), sqs, queue, new_id=lambda: "sweep-1")
+        store = SweepStore(lambda: self.client("dynamodb"), table)
+        sweeper = Sweeper(responder, store, sqs, queue, new_id=lambda: "sweep-1")
         started = sweeper.start()
         messages = 0
         while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):

@@ -429,7 +429,7 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
     world = central.world
     # Set up (not observed): an hour ago, storm control held back two drift alerts; the sweep recaps them.
     an_hour_ago = time.time() - 3600
-    storm = TableStorm(world.client("dynamodb"), TABLE, clock=lambda: an_hour_ago)
+    storm = TableStorm(lambda: world.client("dynamodb"), TABLE, clock=lambda: an_hour_ago)
     for n in range(5):
         storm.record(SuppressedDrift(MEMBER, MEMBER_REGION, f"event-{n}", "drift-none"), alert_mode=True)
     world.aws.app.calls.clear()
@@ -448,7 +448,8 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
 
 def _one_account_sweep(account: str, sweep_id: str) -> str:
     """What the schedule step leaves for one account (set up here, not observed)."""
-    SweepStore(boto3.client("dynamodb", region_name="us-east-1"), TABLE).begin(sweep_id, 1)
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    SweepStore(lambda: ddb, TABLE).begin(sweep_id, 1)
     return SweepMessage(sweep_id, account).to_body()
 
 

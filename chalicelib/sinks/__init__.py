@@ -75,7 +75,7 @@ class TableDeliveries:
     """In the central table (chalicelib/table.py), an hour long: item `delivery#<event id>` / `<sink>`."""
 
     def __init__(
-        self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, clock: Callable[[], float] = time.time
+        self, client: Callable[[], DynamoDBClient], table: str, clock: Callable[[], float] = time.time
     ) -> None:
         self._table = CentralTable(client, table)
         self._clock = clock
