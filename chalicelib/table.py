@@ -43,12 +43,6 @@ class CentralTable:
         # per class on Python 3.11 would make every thread wait for another's client build.
         return self._client()
 
-    def get(self, partition: str, item: str) -> Item | None:
-        address = key(partition, item)
-        answer = call_aws("dynamodb", "GetItem", lambda: self._ddb.get_item(TableName=self.name, Key=address))
-        found: Item | None = answer.get("Item")
-        return found
-
     def put(self, partition: str, item: str, attributes: Item, *, only_new: bool = False) -> None:
         """Write an item; `only_new` makes it conditional (ConditionalCheckFailedException if it exists)."""
         extra: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sweep_id)"} if only_new else {}
