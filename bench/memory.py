@@ -55,7 +55,7 @@ def set_up(aws: LocalAWSProcess) -> dict[str, str]:
         world.put(SWEPT_ACCOUNT, region, Type="KMS", KeyId=APPROVED_ALIAS)
     ddb = world.client("dynamodb")
     ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
-    SweepStore(ddb, TABLE).begin(SWEEP_ID, expected=TOTAL_FOR_DIGEST)
+    SweepStore(lambda: ddb, TABLE).begin(SWEEP_ID, expected=TOTAL_FOR_DIGEST)
     queue = world.client("sqs").create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
     return child_env(
         {

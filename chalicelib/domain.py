@@ -155,9 +155,6 @@ class KeyInfo:
 # the model's enum is unusable: Creating, Disabled, PendingDeletion, PendingReplicaDeletion, PendingImport,
 # Unavailable (and a state the model may add later: unusable until xray-guard knows it).
 USABLE_KEY_STATES = frozenset({"Enabled", "Updating"})
-UNUSABLE_KEY_STATES = frozenset(
-    {"Creating", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"}
-)
 
 
 @dataclass(frozen=True)

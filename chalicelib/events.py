@@ -107,7 +107,7 @@ _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([^/]+)/(.+)$")
 MAX_FIELD = 2048  # CloudTrail ARNs and user agents are far shorter; longer input is hostile or corrupt: clipped
 _MAX_ID = 128  # event ids are UUIDs
-_MAX_SHORT = 64  # identity types, request parameter types, "true"/"false"
+_MAX_SHORT = 64  # identity types, event times, "true"/"false"
 
 
 def _text(limit: int) -> BeforeValidator:
@@ -134,9 +134,7 @@ class _Model(BaseModel):
 
 
 class SessionIssuer(_Model):
-    type: Short = None
     arn: Text = None
-    user_name: Text = Field(default=None, alias="userName")
 
 
 class SessionContext(_Model):
@@ -155,7 +153,6 @@ class OnBehalfOf(_Model):
 class UserIdentity(_Model):
     type: Short = None
     arn: Text = None
-    account_id: Short = Field(default=None, alias="accountId")
     session_context: Annotated[SessionContext | None, BeforeValidator(_object)] = Field(
         default=None, alias="sessionContext"
     )
@@ -164,12 +161,14 @@ class UserIdentity(_Model):
 
 
 class RequestParameters(_Model):
-    type: Short = None
+    """What the caller asked for, read only to tell which key or log group the call was about: the state itself is
+    re-read from the service (an alias call's new target too: KMS, not the record's targetKeyId, says where the alias
+    points when the check runs)."""
+
     key_id: Text = Field(default=None, alias="keyId")
     log_group_name: Text = Field(default=None, alias="logGroupName")
     resource_identifier: Text = Field(default=None, alias="resourceIdentifier")
     alias_name: Text = Field(default=None, alias="aliasName")  # KMS CreateAlias, UpdateAlias, DeleteAlias
-    target_key_id: Text = Field(default=None, alias="targetKeyId")  # KMS CreateAlias, UpdateAlias
 
 
 class ResponseElements(_Model):
@@ -180,10 +179,9 @@ class ResponseElements(_Model):
 
 class Resource(_Model):
     """An element of the record's `resources` (CloudTrail record contents): KMS names the key, and for alias calls
-    the alias too, both with type AWS::KMS::Key; only the ARN tells them apart."""
+    the alias too, both with type AWS::KMS::Key; only the ARN tells them apart, so only the ARN is read."""
 
     arn: Text = Field(default=None, alias="ARN")
-    type: Short = None
 
 
 def _resources(value: object) -> object:
@@ -196,11 +194,8 @@ class CloudTrailRecord(_Model):
 
     event_source: str = Field(alias="eventSource")
     event_name: str = Field(alias="eventName")
-    event_version: Short = Field(default=None, alias="eventVersion")
     event_id: Id = Field(default=None, alias="eventID")
     event_time: Short = Field(default=None, alias="eventTime")
-    aws_region: Short = Field(default=None, alias="awsRegion")
-    recipient_account_id: Short = Field(default=None, alias="recipientAccountId")
     user_identity: Annotated[UserIdentity | None, BeforeValidator(_object)] = Field(default=None, alias="userIdentity")
     user_agent: Text = Field(default=None, alias="userAgent")
     source_ip: Text = Field(default=None, alias="sourceIPAddress")
@@ -222,13 +217,6 @@ class _EnvelopeBase(_Model):
     region: str = Field(pattern=_REGION)
     id: Id = None
     time: Short = None
-    version: Short = None
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_str(cls, value: object) -> object:
-        # "0" on the wire; chalice's test client sends the int 0.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Envelope(_EnvelopeBase):
@@ -267,17 +255,13 @@ class EncryptionChange:
     region: str
     actor: Actor
     error_code: str | None
-    requested_type: str | None
-    requested_key: str | None
     event_source: str = "xray.amazonaws.com"
     event_name: str = "PutEncryptionConfig"
     log_group: str | None = None  # the log group a CloudWatch Logs event names
     # KMS events: the key the record names (the key ARN from `resources`, else responseElements.keyId, else
-    # requestParameters.keyId: an id or ARN, these operations take no alias), and for alias calls the alias and
-    # its new target.
+    # requestParameters.keyId: an id or ARN, these operations take no alias), and for alias calls the alias.
     key_ref: str | None = None
     alias_name: str | None = None
-    alias_target: str | None = None
 
     @property
     def about_spans(self) -> bool:
@@ -328,14 +312,11 @@ def parse_change(event: Mapping[str, Any]) -> EncryptionChange:
         actor=actor_from(record),
         # Only a failed call is skipped; an empty errorCode names no failure, so the re-read runs.
         error_code=record.error_code or None,
-        requested_type=params.type if params else None,
-        requested_key=params.key_id if params else None,
         event_source=record.event_source,
         event_name=record.event_name,
         log_group=_log_group(params) if record.event_source == "logs.amazonaws.com" else None,
         key_ref=_key_ref(record) if record.event_source == KMS_SOURCE else None,
         alias_name=params.alias_name if params and record.event_source == KMS_SOURCE else None,
-        alias_target=params.target_key_id if params and record.event_source == KMS_SOURCE else None,
     )
 
 
@@ -376,8 +357,6 @@ def _key_material_expired(event: Mapping[str, Any]) -> EncryptionChange:
         region=envelope.region,
         actor=Actor(f"service:{service}", "AWSService", f"service:{service}", None, "", None, invoked_by=service),
         error_code=None,
-        requested_type=None,
-        requested_key=None,
         event_source=KMS_SOURCE,
         event_name=KEY_MATERIAL_EXPIRED,
         key_ref=key_ref,

@@ -36,7 +36,6 @@ from chalicelib.domain import (
 from chalicelib.errors import AwsCallError
 from chalicelib.events import EncryptionChange
 from chalicelib.findings import Finding, KeyFinding
-from chalicelib.keyposture import Organization
 from chalicelib.kms import KeyDirectory, KeyPostureReader, PostureBook
 from chalicelib.log import emit
 from chalicelib.policy import is_exempt
@@ -62,15 +61,20 @@ def known_accounts(responder: Responder) -> frozenset[str]:
     return frozenset({responder.clients.home_account(), *(responder.settings.account_list or ())})
 
 
+def posture_reader(responder: Responder) -> KeyPostureReader:
+    """The responder's key posture reader: who counts as inside (its accounts, its organization id) said once."""
+    return KeyPostureReader(
+        responder.clients.kms, accounts=known_accounts(responder), organization_id=responder.settings.organization_id
+    )
+
+
 def posture_book(responder: Responder, *, fix_rotation: bool, foreign_keys: bool) -> PostureBook:
     """A book for one sweep_account invocation (foreign_keys False: keys of other accounts, and the approved keys
     configured by ARN, are scheduled_sweep's, read once per sweep), one audit run or one scheduled sweep."""
     settings = responder.settings
     central = {ref for ref in settings.central_key_refs if ":key/" in ref}  # an alias ARN's key is known only by a read
     return PostureBook(
-        KeyPostureReader(responder.clients.kms),
-        accounts=known_accounts(responder),
-        organization_id=settings.organization_id,
+        posture_reader(responder),
         fix_rotation=fix_rotation,
         foreign_keys=foreign_keys,
         left_to_others=frozenset() if foreign_keys else frozenset(central),
@@ -103,7 +107,7 @@ class KeyGuard:
 
     def __init__(self, responder: Responder) -> None:
         self._r = responder
-        self._reader = KeyPostureReader(responder.clients.kms)
+        self._reader = posture_reader(responder)
 
     def on_event(self, change: EncryptionChange, base: dict[str, Any]) -> dict[str, Any]:
         target = Target(change.account, change.region)
@@ -184,7 +188,7 @@ class KeyGuard:
         if xray.type is EncryptionType.KMS and xray.key_arn == arn:
             return True
         clients, account, region = self._r.clients, target.account, target.region
-        spans = SpansStore(clients.xray(account, region), lambda: clients.logs(account, region)).read(
+        spans = SpansStore(clients.xray(account, region), clients.lazy(clients.logs, account, region)).read(
             log_group_when_off=False
         )
         return spans.group_exists and spans.key_arn == arn
@@ -204,8 +208,7 @@ class KeyGuard:
         posture = None
         if isinstance(key, KeyInfo) and key.usable and change.event_name in {"PutKeyPolicy", "DisableKeyRotation"}:
             policy = change.event_name == "PutKeyPolicy"
-            org = Organization(key.account, known_accounts(self._r), self._r.settings.organization_id)
-            posture = self._reader.read(key, org, rotation=not policy, policy=policy)
+            posture = self._reader.read(key, rotation=not policy, policy=policy)
         alert = key_alert(
             change,
             key,
@@ -249,8 +252,7 @@ class KeyGuard:
         if (where.account, where.region) != (target.account, target.region):
             failures.append(f"it is in account {where.account}, region {where.region}, not here")
         if not failures:
-            org = Organization(key.account, known_accounts(self._r), self._r.settings.organization_id)
-            posture = self._reader.read(key, org)
+            posture = self._reader.read(key)
             if posture.status is PostureStatus.WEAK:
                 failures += [p.words for p in posture.problems]
             elif posture.status is PostureStatus.UNKNOWN:

@@ -61,15 +61,19 @@ def _iso(moment: datetime) -> str:
 
 class KeyPostureReader:
     """Reads a key's rotation status and key policies with its owner's KMS client and judges them
-    (chalicelib.keyposture). `kms_for(account, region)` gives the client for a key's owner and region."""
+    (chalicelib.keyposture). `kms_for(account, region)` gives the client for a key's owner and region; a policy may
+    name the key's owner, `accounts` and, under an organization condition, `organization_id`."""
 
-    def __init__(self, kms_for: Callable[[str, str], KMSClient]) -> None:
+    def __init__(
+        self, kms_for: Callable[[str, str], KMSClient], *, accounts: frozenset[str], organization_id: str | None
+    ) -> None:
         self._kms_for = kms_for
+        self._accounts = accounts
+        self._organization_id = organization_id
 
     def read(
         self,
         key: KeyInfo,
-        org: Organization,
         *,
         fix_rotation: bool = False,
         rotation: bool = True,
@@ -83,6 +87,7 @@ class KeyPostureReader:
             fixed = ""
             if fix_rotation and status is not None and _rotation_weak(status):
                 status, fixed = self._fix_rotation(rotation_key)
+            org = Organization(key.account, self._accounts, self._organization_id)
             return judge(self._policies(key.arn) if policy else {}, status, org, fixed=fixed)
         except AwsCallError as e:
             return KeyPosture(PostureStatus.UNKNOWN, error=f"{e.operation}: {e.code}")
@@ -141,16 +146,12 @@ class PostureBook:
         self,
         reader: KeyPostureReader,
         *,
-        accounts: frozenset[str],
-        organization_id: str | None,
         fix_rotation: bool,
         foreign_keys: bool,
         left_to_others: frozenset[str] = frozenset(),
     ) -> None:
         self._reader = reader
         self._left_to_others = left_to_others  # key ARNs another reader covers (scheduled_sweep's central keys)
-        self._accounts = accounts
-        self._organization_id = organization_id
         self._fix_rotation = fix_rotation
         self.foreign_keys = foreign_keys  # read keys of another account than the checked one (audit, not sweep)
         self._lock = threading.Lock()
@@ -166,6 +167,5 @@ class PostureBook:
         key_lock, result = entry
         with key_lock:
             if not result:
-                org = Organization(key.account, self._accounts, self._organization_id)
-                result.append(self._reader.read(key, org, fix_rotation=self._fix_rotation))
+                result.append(self._reader.read(key, fix_rotation=self._fix_rotation))
             return result[0]

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.session
 
@@ -23,9 +23,6 @@ from chalicelib.settings import Settings
 from chalicelib.sinks import TableDeliveries
 from chalicelib.storm import TableStorm
 from chalicelib.sweep import Sweeper, SweepStore
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class Runtime:
         region = clients.region  # the sweep queue and table belong to the same stack as the functions
         return Sweeper(
             self.responder,
-            SweepStore(clients.home_dynamodb(region), settings.sweep_table),
+            SweepStore(clients.lazy(clients.home_dynamodb, region), settings.sweep_table),
             clients.home_sqs(region),
             settings.sweep_queue_url,
             new_id=_sweep_id,
@@ -58,13 +55,8 @@ def build(env: Mapping[str, str], home_account: str | None, session: botocore.se
     clients = ClientFactory(settings.member_role, base=session, home_account=home_account)
     storm, deliveries = None, None
     if settings.sweep_table:
-        # The central table lives beside the functions (home account, their own region). The client is made on
-        # first use, so cold starts that never count a drift do not pay for it.
-        table = settings.sweep_table
-
-        def ddb() -> DynamoDBClient:
-            return clients.home_dynamodb(clients.region)
-
+        # The central table lives beside the functions (home account, their own region).
+        table, ddb = settings.sweep_table, clients.lazy(clients.home_dynamodb, clients.region)
         storm, deliveries = TableStorm(ddb, table), TableDeliveries(ddb, table)
     return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))
 

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import botocore.credentials
 import botocore.loaders
@@ -57,6 +57,9 @@ _REFRESH_MARGIN_SECONDS = 300.0
 # sweep_account invocation (17 regions) at 83 MiB peak with builds one at a time, 90 with two, ~140 with seventeen,
 # and the audit's wall time the same for all three.
 BUILDS_AT_ONCE = 2
+
+P = ParamSpec("P")
+C = TypeVar("C")
 
 # The AWS calls made in the current decision, for its log line (one list per check, per thread).
 _calls: ContextVar[list[str] | None] = ContextVar("xray_guard_calls", default=None)
@@ -158,6 +161,14 @@ class ClientFactory:
             self._credentials.pop(account, None)
         for client in released:
             client.close()
+
+    @staticmethod
+    def lazy(accessor: Callable[P, C], *args: P.args, **kwargs: P.kwargs) -> Callable[[], C]:
+        """The one shape adapters take a client in: a zero-argument function that asks one of this factory's
+        accessors for it when called, e.g. `clients.lazy(clients.logs, account, region)`. An adapter that never
+        calls AWS then builds no client (a cold start that never counts a drift pays for no DynamoDB client);
+        asking each time is a dictionary look-up, thread-safe, since the factory caches its clients."""
+        return lambda: accessor(*args, **kwargs)
 
     def xray(self, account: str, region: str) -> XRayClient:
         client: XRayClient = self._client(account, region, "xray")

@@ -147,7 +147,7 @@ class TableStorm:
 
     def __init__(
         self,
-        client: DynamoDBClient | Callable[[], DynamoDBClient],
+        client: Callable[[], DynamoDBClient],
         table: str,
         *,
         limit: int = SUMMARY_LIMIT,

@@ -146,7 +146,7 @@ class Recorded:
 class SweepStore:
     """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each."""
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(self, client: Callable[[], DynamoDBClient], table: str) -> None:
         self._table = CentralTable(client, table)
 
     def begin(
@@ -156,12 +156,11 @@ class SweepStore:
         ttl_seconds: int = 7 * 86400,
         central_keys: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        attributes = {
-            "expected": {"N": str(expected)},
-            "expires_at": {"N": str(int(time.time()) + ttl_seconds)},
-            "central_keys": {"S": json.dumps(central_keys or {})},
-        }
-        self._table.put(sweep_id, "#meta", attributes)
+        expires = {"expires_at": {"N": str(int(time.time()) + ttl_seconds)}}
+        if central_keys:
+            # Their own item: every account's count returns the whole `#meta` (below), which thus holds only the count.
+            self._table.put(sweep_id, "#central", {"central_keys": {"S": json.dumps(central_keys)}, **expires})
+        self._table.put(sweep_id, "#meta", {"expected": {"N": str(expected)}, **expires})
 
     def record(self, sweep_id: str, account: str, result: dict[str, Any]) -> Recorded:
         """Store one account's result once and count the account; say whether this delivery stored the result and
@@ -177,6 +176,10 @@ class SweepStore:
             if e.code != "ConditionalCheckFailedException":
                 raise
             new = False  # SQS delivered the message again: the result is stored; count it (again) all the same
+        # ALL_NEW of an item that holds only the count (`expected`, the set, the expiry, the digest claim). Not
+        # UPDATED_NEW, "only the updated attributes" (dynamodb model, UpdateItem ReturnValues): it leaves out
+        # `expected`, and whether it returns an attribute the update left as it was (a redelivery's ADD) is not
+        # documented; moto, so localaws, leaves it out, which would make a redelivered last account not the last.
         attrs = self._table.update(
             sweep_id, "#meta", "ADD done_accounts :me", {":me": {"SS": [account]}}, ReturnValues="ALL_NEW"
         )
@@ -208,8 +211,8 @@ class SweepStore:
             name = item["item"]["S"]
             if name.startswith("account#"):
                 results[name.removeprefix("account#")] = json.loads(item["result"]["S"])
-            elif name == "#meta":
-                central = json.loads(item.get("central_keys", {}).get("S", "{}"))
+            elif "central_keys" in item:  # the `#central` item (`#meta` before it had its own)
+                central = json.loads(item["central_keys"]["S"])
         return results, central
 
 

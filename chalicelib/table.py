@@ -2,8 +2,8 @@
 its three tenants: the sweep fan-in (`<sweep id>` partitions), storm control (`storm#<hour>`) and delivery records
 (`delivery#<event id>`). Each tenant's IAM grant is limited to its own leading keys (dynamodb:LeadingKeys).
 
-The client is given, or made by the given factory on first use (so a cold start that never touches the table does
-not pay for a client). Errors are AwsCallError, as from every adapter.
+The client comes from the given function on each use (`ClientFactory.lazy`: made on first use, so a cold start
+that never touches the table does not pay for a client). Errors are AwsCallError, as from every adapter.
 """
 
 from __future__ import annotations
@@ -33,21 +33,15 @@ def key(partition: str, item: str) -> Item:
 
 
 class CentralTable:
-    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], name: str) -> None:
+    def __init__(self, client: Callable[[], DynamoDBClient], name: str) -> None:
         self._client = client
         self.name = name
 
     @property
     def _ddb(self) -> DynamoDBClient:
-        # A factory is asked each time (the client factory caches its clients); not a functools.cached_property,
-        # whose one lock per class on Python 3.11 would make every thread wait for another's client build.
-        return self._client() if callable(self._client) else self._client
-
-    def get(self, partition: str, item: str) -> Item | None:
-        address = key(partition, item)
-        answer = call_aws("dynamodb", "GetItem", lambda: self._ddb.get_item(TableName=self.name, Key=address))
-        found: Item | None = answer.get("Item")
-        return found
+        # Asked each time (the client factory caches its clients); not a functools.cached_property, whose one lock
+        # per class on Python 3.11 would make every thread wait for another's client build.
+        return self._client()
 
     def put(self, partition: str, item: str, attributes: Item, *, only_new: bool = False) -> None:
         """Write an item; `only_new` makes it conditional (ConditionalCheckFailedException if it exists)."""

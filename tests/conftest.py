@@ -109,7 +109,8 @@ class World(LocalWorld):
         self._sweeps += 1
         sweep_id = f"sweep-{self._sweeps}"
         responder = self.responder(topic, XRAY_GUARD_ACCOUNTS=accounts, XRAY_GUARD_REGIONS=regions, **env)
-        sweeper = Sweeper(responder, SweepStore(self.client("dynamodb"), table), sqs, queue, new_id=lambda: sweep_id)
+        store = SweepStore(lambda: self.client("dynamodb"), table)
+        sweeper = Sweeper(responder, store, sqs, queue, new_id=lambda: sweep_id)
         started = sweeper.start()
         messages = 0
         while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):

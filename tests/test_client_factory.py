@@ -95,6 +95,21 @@ def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> 
     assert session.built.count(("kms", "eu-west-1")) == 1
 
 
+def test_a_lazy_client_is_built_on_first_use_and_is_the_factorys_own(world: World) -> None:
+    factory, session = counting_factory(world)
+    logs = factory.lazy(factory.logs, MEMBER, "eu-west-1")
+    ddb = factory.lazy(factory.home_dynamodb, "us-east-1")
+    assert [built for built in session.built if built[0] in {"logs", "dynamodb"}] == []  # nothing built yet
+
+    with ThreadPoolExecutor(4) as pool:
+        tables = list(pool.map(lambda _: ddb(), range(4)))
+
+    assert all(t is tables[0] for t in tables)
+    assert tables[0] is factory.home_dynamodb("us-east-1")  # the cache: release() reaches it
+    assert logs() is factory.logs(MEMBER, "eu-west-1")
+    assert (session.built.count(("dynamodb", "us-east-1")), session.built.count(("logs", "eu-west-1"))) == (1, 1)
+
+
 def test_member_clients_are_built_a_few_at_a_time_home_clients_one_at_a_time(world: World) -> None:
     factory, session = counting_factory(world)
     factory.ensure_access(MEMBER)  # builds the STS client: the session is set up (warm) from here on
@@ -152,7 +167,7 @@ def test_the_sweep_releases_the_account_it_checked(world: World) -> None:
     set_up(world, (MEMBER,))
     topic, _ = world.alert_inbox()
     responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
-    store = SweepStore(world.client("dynamodb"), world.create_central_table())
+    store = SweepStore(lambda: world.client("dynamodb"), world.create_central_table())
     store.begin("s-1", 2)
     sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s-1")
     world.aws.app.calls.clear()

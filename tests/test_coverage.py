@@ -223,7 +223,7 @@ def test_any_other_failure_to_assume_the_role_still_uses_the_queue_retries(world
     # STS models RegionDisabledException (403) for a Region where STS is not activated: not a denial of our role.
     world.aws.set_faults(fail=[f"sts:AssumeRole@{MEMBER}=RegionDisabledException"])
     topic, _inbox = world.alert_inbox()
-    store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
+    store = SweepStore(lambda: world.client("dynamodb"), world.create_central_table("t"))
     responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=MEMBER, XRAY_GUARD_REGIONS=MEMBER_REGION)
     sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s")
     with pytest.raises(AwsCallError, match="RegionDisabledException"):

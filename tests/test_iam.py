@@ -244,13 +244,20 @@ def test_platform_permissions_of_each_function(function: str) -> None:
             assert allows(policy, action, f"arn:aws:sqs:eu-west-1:{CENTRAL}:{name}") == (name == queue), action
 
 
-def test_the_event_handler_touches_only_storm_control_items() -> None:
+def test_the_event_handler_touches_only_storm_control_and_delivery_items() -> None:
     policy = function_policy("on_xray_encryption_change")
     table = f"arn:aws-us-gov:dynamodb:us-gov-west-1:{CENTRAL}:table/xray-guard-sweeps"
     storm = {"dynamodb:LeadingKeys": [f"storm#{MEMBER}#{MEMBER_REGION}"]}
+    delivery = {"dynamodb:LeadingKeys": ["delivery#6f1d0b4e-1b2c-4d5e-8f90-0123456789ab"]}
+    sweep = {"dynamodb:LeadingKeys": ["20260101T000000Z-ab12cd34"]}
     assert allows(policy, "dynamodb:UpdateItem", table, storm)
-    assert not allows(policy, "dynamodb:UpdateItem", table, {"dynamodb:LeadingKeys": ["20260101T000000Z-ab12cd34"]})
-    assert not [a for a in allowed_actions(policy) if a in {"dynamodb:Scan", "dynamodb:Query"}]
+    assert not allows(policy, "dynamodb:UpdateItem", table, sweep)
+    assert not allows(policy, "dynamodb:UpdateItem", table, delivery)
+    for action in ("dynamodb:Query", "dynamodb:PutItem"):  # which destinations already took an event
+        assert allows(policy, action, table, delivery), action
+        assert not allows(policy, action, table, sweep), action
+        assert not allows(policy, action, table, storm), action
+    assert not [a for a in allowed_actions(policy) if a in {"dynamodb:Scan", "dynamodb:GetItem"}]
     assert not [a for a in allowed_actions(policy) if a.startswith("organizations:")]
     assert not allows(policy, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{CENTRAL}:xray-guard-sweep")
 
@@ -429,7 +436,7 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
     world = central.world
     # Set up (not observed): an hour ago, storm control held back two drift alerts; the sweep recaps them.
     an_hour_ago = time.time() - 3600
-    storm = TableStorm(world.client("dynamodb"), TABLE, clock=lambda: an_hour_ago)
+    storm = TableStorm(lambda: world.client("dynamodb"), TABLE, clock=lambda: an_hour_ago)
     for n in range(5):
         storm.record(SuppressedDrift(MEMBER, MEMBER_REGION, f"event-{n}", "drift-none"), alert_mode=True)
     world.aws.app.calls.clear()
@@ -448,7 +455,8 @@ def drive_scheduled_sweep(central: Central, seen: Observed) -> None:
 
 def _one_account_sweep(account: str, sweep_id: str) -> str:
     """What the schedule step leaves for one account (set up here, not observed)."""
-    SweepStore(boto3.client("dynamodb", region_name="us-east-1"), TABLE).begin(sweep_id, 1)
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    SweepStore(lambda: ddb, TABLE).begin(sweep_id, 1)
     return SweepMessage(sweep_id, account).to_body()
 
 
@@ -570,6 +578,8 @@ def test_each_role_allows_its_calls_on_the_resources_they_touch(function: str) -
         sweep_keys = {"dynamodb:LeadingKeys": ["20260101T000000Z-ab12cd34"]}
         if function == "scheduled_sweep":  # it queries only storm-control items (the recap), never a sweep's
             sweep_keys = {"dynamodb:LeadingKeys": ["storm#491234"]}
+        if function == "on_xray_encryption_change":  # it queries only an event's delivery records
+            sweep_keys = {"dynamodb:LeadingKeys": ["delivery#6f1d0b4e-1b2c-4d5e-8f90-0123456789ab"]}
         touches = {
             "sns:Publish": (arn % ("sns", "xray-guard-alerts"), {}),
             "sts:AssumeRole": (f"arn:{partition}:iam::{MEMBER}:role/XRayGuardMember", {}),

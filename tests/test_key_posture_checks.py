@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 from chalicelib import cli
+from chalicelib.domain import KeyInfo
+from chalicelib.keyguard import posture_reader
+from chalicelib.kms import KeyDirectory
+from localaws.world import key_policy, xray_statement
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
 
 OTHER = "333333333333"
@@ -41,6 +45,28 @@ def audit(capsys: pytest.CaptureFixture[str], *args: str, **env: str) -> tuple[i
 
 def _postures(rows: list[dict[str, Any]]) -> dict[str, str]:
     return {row["region"]: row["key_posture"] for row in rows}
+
+
+def test_the_responders_posture_reader_counts_its_accounts_and_its_organization_as_inside(world: World) -> None:
+    topic, _inbox = world.alert_inbox()
+    org_id, outsider = "o-abc123def4", "999988887777"
+    responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=f"{MEMBER},{OTHER}", XRAY_GUARD_ORGANIZATION_ID=org_id)
+    reader = posture_reader(responder)
+
+    def policy_posture(account: str, **condition: Any) -> str:
+        grant = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:Decrypt",
+                 "Resource": "*", **({"Condition": condition} if condition else {})}  # fmt: skip
+        policy = key_policy(MEMBER, xray_statement(), grant)
+        arn = world.create_key(MEMBER, MEMBER_REGION, alias=None, Policy=policy)
+        key = KeyDirectory(world.kms(MEMBER, MEMBER_REGION)).describe(arn)
+        assert isinstance(key, KeyInfo)
+        return reader.read(key, rotation=False).render()
+
+    assert policy_posture(OTHER) == "ok"  # an account of XRAY_GUARD_ACCOUNTS
+    assert policy_posture(CENTRAL) == "ok"  # xray-guard's own
+    assert policy_posture(outsider).startswith(f"weak: statement #3 lets arn:aws:iam::{outsider}:root")
+    assert policy_posture(outsider, StringEquals={"aws:PrincipalOrgID": org_id}) == "ok"  # XRAY_GUARD_ORGANIZATION_ID
+    assert policy_posture(outsider, StringEquals={"aws:PrincipalOrgID": "o-someoneelse"}).startswith("weak")
 
 
 # -- the audit ----------------------------------------------------------------------------------------------------

@@ -276,7 +276,7 @@ def test_a_fight_is_reverted_every_time_with_bounded_alerts_and_no_self_loop(wor
     key = world.create_key()
     world.put(Type="KMS", KeyId=APPROVED_ALIAS)
     topic, inbox = world.alert_inbox()
-    storm = TableStorm(world.client("dynamodb"), world.create_central_table(), clock=world.time.monotonic)
+    storm = TableStorm(lambda: world.client("dynamodb"), world.create_central_table(), clock=world.time.monotonic)
     responder = build_responder(world, topic, storm=storm)
 
     for flip in range(FLIPS):

@@ -15,6 +15,7 @@ from chalicelib.domain import (
     EncryptionType,
     Mode,
     Outcome,
+    SinkName,
     SpansDestination,
     SpansState,
     Trigger,
@@ -22,6 +23,7 @@ from chalicelib.domain import (
 )
 from chalicelib.errors import SinkFailed
 from chalicelib.findings import Finding, SpansFinding
+from chalicelib.sinks import DELIVERY_TTL_SECONDS, TableDeliveries
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
 from chalicelib.sinks.securityhub import SecurityHubSink, asff, finding_id
 from localaws.world import console_change
@@ -154,6 +156,24 @@ def test_a_retry_re_sends_only_the_destination_that_failed(world: World) -> None
 
     assert world.alerts(inbox) == []  # not alerted twice
     assert finding_id(MEMBER, MEMBER_REGION, "xray") in _findings(world)
+
+
+def test_which_destinations_took_an_event_is_one_query_and_forgotten_after_an_hour(world: World) -> None:
+    ddb = world.client("dynamodb")
+    now = [1_800_000_000.0]
+    deliveries = TableDeliveries(lambda: ddb, world.create_central_table(), clock=lambda: now[0])
+    deliveries.record("event-1", SinkName.SNS)
+    now[0] += DELIVERY_TTL_SECONDS - 60
+    deliveries.record("event-1", SinkName.SECURITY_HUB)
+    deliveries.record("event-2", SinkName.EVENTBRIDGE)  # another event's record is not this one's
+    world.aws.app.calls.clear()
+
+    every = [SinkName.SNS, SinkName.SECURITY_HUB, SinkName.EVENTBRIDGE]
+    assert deliveries.accepted("event-1", every) == {"sns", "securityhub"}
+    assert deliveries.accepted("event-1", [SinkName.SECURITY_HUB]) == {"securityhub"}  # only the ones asked about
+    now[0] += 60  # an hour after SNS took it: DynamoDB's TTL may not have deleted the item yet, it is ignored
+    assert deliveries.accepted("event-1", every) == {"securityhub"}
+    assert world.ops() == ["dynamodb:Query"] * 3  # one read per event, whatever the number of destinations
 
 
 def test_security_hub_not_enabled_is_logged_never_a_failure(world: World) -> None:

@@ -59,13 +59,14 @@ def test_a_retried_event_is_counted_once() -> None:
 
 def _table(world: World) -> tuple[TableStorm, FakeTime]:
     table = world.create_central_table()
-    return TableStorm(world.client("dynamodb"), table, limit=2, summary_every=5, clock=world.time.monotonic), world.time
+    ddb = world.client("dynamodb")
+    return TableStorm(lambda: ddb, table, limit=2, summary_every=5, clock=world.time.monotonic), world.time
 
 
 def test_table_counts_hold_across_containers(world: World) -> None:
     first, _ = _table(world)
-    second = TableStorm(boto3.client("dynamodb", region_name="us-east-1"), "xray-guard-sweeps", limit=2,
-                        summary_every=5, clock=world.time.monotonic)  # fmt: skip
+    other = boto3.client("dynamodb", region_name="us-east-1")
+    second = TableStorm(lambda: other, "xray-guard-sweeps", limit=2, summary_every=5, clock=world.time.monotonic)
     sent = [
         n for n in range(1, 13) if (first if n % 2 else second).record(drift(n), alert_mode=True).send
     ]  # two warm containers taking turns share one count
@@ -93,7 +94,7 @@ def test_table_recap_names_each_held_back_drift_once_per_closed_hour(world: Worl
 
 
 def test_table_errors_send_the_alert(world: World) -> None:
-    storm = TableStorm(world.client("dynamodb"), "no-such-table", clock=world.time.monotonic)
+    storm = TableStorm(lambda: world.client("dynamodb"), "no-such-table", clock=world.time.monotonic)
     assert all(storm.record(drift(n), alert_mode=True).send for n in range(1, 10))
 
 

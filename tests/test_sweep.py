@@ -99,7 +99,7 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
     build_org(world)
     world.aws.set_faults(fail=[])
     _topic, inbox = world.alert_inbox()
-    store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
+    store = SweepStore(lambda: world.client("dynamodb"), world.create_central_table("t"))
     store.begin("s", 2)
     result: dict[str, Any] = {"counts": {}, "non_compliant": [], "error": None}
     assert store.record("s", "111111111111", result) == Recorded(new=True, last=False)
@@ -112,7 +112,7 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
 
 
 def test_an_account_stored_but_not_counted_is_counted_by_the_redelivery_which_sends_the_digest(world: World) -> None:
-    store = SweepStore(world.client("dynamodb"), world.create_central_table("t"))
+    store = SweepStore(lambda: world.client("dynamodb"), world.create_central_table("t"))
     store.begin("s", 2)
     result: dict[str, Any] = {"counts": {}, "non_compliant": [], "error": None}
     assert store.record("s", "111111111111", result) == Recorded(new=True, last=False)
@@ -131,7 +131,7 @@ def test_a_digest_sns_refused_is_sent_by_the_next_delivery_of_the_last_account_a
     sqs = world.client("sqs")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
     responder = world.responder(topic, XRAY_GUARD_ACCOUNTS=MEMBER, XRAY_GUARD_REGIONS="eu-west-1")
-    store = SweepStore(world.client("dynamodb"), world.create_central_table())
+    store = SweepStore(lambda: world.client("dynamodb"), world.create_central_table())
     sweeper = Sweeper(responder, store, sqs, queue, new_id=lambda: "sweep-1")
     sweeper.start()
     [message] = sqs.receive_message(QueueUrl=queue)["Messages"]

@@ -75,22 +75,27 @@ class TableDeliveries:
     """In the central table (chalicelib/table.py), an hour long: item `delivery#<event id>` / `<sink>`."""
 
     def __init__(
-        self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, clock: Callable[[], float] = time.time
+        self, client: Callable[[], DynamoDBClient], table: str, clock: Callable[[], float] = time.time
     ) -> None:
         self._table = CentralTable(client, table)
         self._clock = clock
 
     def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
-        done: set[str] = set()
-        for sink in sinks:  # one GetItem per destination that wants the finding
-            try:
-                item = self._table.get(DELIVERY_PREFIX + event_id, sink.value)
-            except AwsCallError as e:
-                emit("deliveries-unavailable", error=str(e))
-                return done  # unknown: send again rather than risk sending nothing
-            if item and int(item.get("expires_at", {}).get("N", "0")) > self._clock():
-                done.add(sink.value)
-        return done
+        # One Query of the event's partition (its items are the destinations that accepted it, at most one per
+        # sink), not one GetItem per destination. DynamoDB's TTL deletes expired items only eventually, so an
+        # item still there past `expires_at` is ignored, as before.
+        names = {sink.value for sink in sinks}
+        try:
+            items = self._table.partition(DELIVERY_PREFIX + event_id)
+        except AwsCallError as e:
+            emit("deliveries-unavailable", error=str(e))
+            return set()  # unknown: send again rather than risk sending nothing
+        now = self._clock()
+        return {
+            item["item"]["S"]
+            for item in items
+            if item["item"]["S"] in names and int(item.get("expires_at", {}).get("N", "0")) > now
+        }
 
     def record(self, event_id: str, sink: SinkName) -> None:
         expires = {"expires_at": {"N": str(int(self._clock() + DELIVERY_TTL_SECONDS))}}
