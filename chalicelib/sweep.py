@@ -143,20 +143,31 @@ class Recorded:
     last: bool  # every account of the sweep is counted: the digest is due (unless already sent)
 
 
+SWEEP_TTL_SECONDS = 7 * 86400  # a sweep's items, then DynamoDB's TTL deletes them (infra/central.json: expires_at)
+
+
 class SweepStore:
-    """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each."""
+    """Fan-in state of sweeps in the central table: a `#meta` item per sweep and one `account#<id>` item each, every
+    one with an expiry (`expires_at`, the table's TTL attribute), so that the table holds the last week of sweeps,
+    not every account's result of every sweep since deployment."""
 
-    def __init__(self, client: Callable[[], DynamoDBClient], table: str) -> None:
-        self._table = CentralTable(client, table)
-
-    def begin(
+    def __init__(
         self,
-        sweep_id: str,
-        expected: int,
-        ttl_seconds: int = 7 * 86400,
-        central_keys: dict[str, dict[str, Any]] | None = None,
+        client: Callable[[], DynamoDBClient],
+        table: str,
+        *,
+        ttl_seconds: int = SWEEP_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        expires = {"expires_at": {"N": str(int(time.time()) + ttl_seconds)}}
+        self._table = CentralTable(client, table)
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+
+    def _expiry(self) -> dict[str, Any]:
+        return {"expires_at": {"N": str(int(self._clock()) + self._ttl_seconds)}}
+
+    def begin(self, sweep_id: str, expected: int, central_keys: dict[str, dict[str, Any]] | None = None) -> None:
+        expires = self._expiry()
         if central_keys:
             # Their own item: every account's count returns the whole `#meta` (below), which thus holds only the count.
             self._table.put(sweep_id, "#central", {"central_keys": {"S": json.dumps(central_keys)}, **expires})
@@ -171,7 +182,8 @@ class SweepStore:
         leaving the sweep one account short, without a digest, for good."""
         new = True
         try:
-            self._table.put(sweep_id, f"account#{account}", {"result": {"S": json.dumps(result)}}, only_new=True)
+            item = {"result": {"S": json.dumps(result)}, **self._expiry()}
+            self._table.put(sweep_id, f"account#{account}", item, only_new=True)
         except AwsCallError as e:
             if e.code != "ConditionalCheckFailedException":
                 raise
