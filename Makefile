@@ -4,16 +4,38 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAGE ?= dev
+# The Region deploy-central deploys to: CENTRAL_REGION, else AWS_REGION or AWS_DEFAULT_REGION as the operator set them
+# (environment or command line), never the offline default below. Read before that default is set.
+DEPLOY_REGION := $(or $(CENTRAL_REGION),$(AWS_REGION),$(if $(filter environment command%,$(origin AWS_DEFAULT_REGION)),$(AWS_DEFAULT_REGION)))
+# Only for the offline targets (chalice package, the demo and tests build clients that need some Region); the
+# packaged template names no Region. deploy-central passes --region explicitly instead.
 export AWS_DEFAULT_REGION ?= us-east-1
+
+ifneq ($(filter deploy-central,$(MAKECMDGOALS)),)
+ifeq ($(DEPLOY_REGION),)
+$(error deploy-central: name the central Region, e.g. make deploy-central CENTRAL_REGION=eu-west-1 (or set AWS_REGION); the Makefile's us-east-1 default is for offline targets only)
+endif
+ifeq ($(strip $(ARTIFACT_BUCKET)),)
+$(error deploy-central: set ARTIFACT_BUCKET, an S3 bucket in $(DEPLOY_REGION) for the Lambda zip)
+endif
+endif
 
 .PHONY: help venv lint typecheck test check demo package cfn-lint bench deploy-central clean
 
 help:
-	@echo "make demo      run the responder end to end on the embedded local AWS"
-	@echo "make test      ruff + mypy --strict + cfn-lint + pytest"
-	@echo "make bench     benchmarks; writes BENCHMARKS.md"
-	@echo "make package   CloudFormation template + Lambda zip for the central account into build/"
-	@echo "make deploy-central STAGE=prod   deploy the packaged template (real AWS credentials needed)"
+	@echo "make help       this list"
+	@echo "make demo       run the responder end to end on the embedded local AWS (offline)"
+	@echo "make test       lint + typecheck + cfn-lint + pytest (offline)"
+	@echo "make check      the same as make test"
+	@echo "make lint       ruff check and ruff format --check"
+	@echo "make typecheck  mypy --strict"
+	@echo "make cfn-lint   package, SAM transform offline, cfn-lint on it and on both member templates"
+	@echo "make package    CloudFormation template + Lambda zip for the central account into build/package (offline)"
+	@echo "make bench      benchmarks; writes BENCHMARKS.md"
+	@echo "make venv       create .venv from the pinned requirements (every target does this on demand)"
+	@echo "make clean      remove build/ and the tool caches"
+	@echo "make deploy-central STAGE=prod CENTRAL_REGION=eu-west-1 ARTIFACT_BUCKET=bucket PARAMS=\"OrganizationId=o-... Mode=alert\""
+	@echo "                deploy the central stack xray-guard-STAGE to CENTRAL_REGION (real AWS credentials needed)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,11 +76,11 @@ bench: venv
 	$(PY) -m bench
 
 deploy-central: package
-	$(VENV)/bin/aws cloudformation package --template-file build/package/sam.json \
-	  --s3-bucket "$${ARTIFACT_BUCKET:?set ARTIFACT_BUCKET}" --output-template-file build/package/packaged.yaml
-	$(VENV)/bin/aws cloudformation deploy --template-file build/package/packaged.yaml \
+	$(VENV)/bin/aws cloudformation package --region $(DEPLOY_REGION) --template-file build/package/sam.json \
+	  --s3-bucket "$(ARTIFACT_BUCKET)" --output-template-file build/package/packaged.yaml
+	$(VENV)/bin/aws cloudformation deploy --region $(DEPLOY_REGION) --template-file build/package/packaged.yaml \
 	  --stack-name xray-guard-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM \
-	  --parameter-overrides $(PARAMS)
+	  $(if $(strip $(PARAMS)),--parameter-overrides $(PARAMS))
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,8 @@ dependencies come from this environment (a .pth file), so the test needs no pack
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,3 +62,51 @@ def test_the_readme_layout_names_every_module() -> None:
     modules |= {p.name for p in (root / "chalicelib" / "sinks").glob("*.py") if p.name != "__init__.py"}
     assert modules, "no modules found"
     assert sorted(m for m in modules if m not in layout) == []
+
+
+def _make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    # -n prints the recipes without running them; -o keeps make from rebuilding the (shared, symlinked) .venv.
+    return subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", *args],
+        capture_output=True, text=True, cwd=ROOT, check=False, env=env,
+    )  # fmt: skip
+
+
+def _env_without_region() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in {"AWS_REGION", "AWS_DEFAULT_REGION", "CENTRAL_REGION"}}
+
+
+def test_make_help_names_every_target() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    [phony] = re.findall(r"^\.PHONY:(.*)$", makefile, flags=re.MULTILINE)
+    result = subprocess.run(["make", "-s", "help"], capture_output=True, text=True, cwd=ROOT, check=True)
+    listed = set(re.findall(r"^make ([a-z-]+)", result.stdout, flags=re.MULTILINE))
+    assert sorted(set(phony.split()) - listed) == []
+
+
+def test_deploy_central_refuses_the_offline_default_region() -> None:
+    # The Makefile exports AWS_DEFAULT_REGION=us-east-1 for chalice package; a deploy must never inherit it.
+    refused = _make("deploy-central", "ARTIFACT_BUCKET=bucket", env=_env_without_region())
+    assert refused.returncode != 0
+    assert "CENTRAL_REGION" in refused.stderr
+    assert "cloudformation" not in refused.stdout
+
+
+def test_deploy_central_passes_the_named_region_to_every_aws_call() -> None:
+    named = _make("deploy-central", "CENTRAL_REGION=eu-west-1", "ARTIFACT_BUCKET=bucket", env=_env_without_region())
+    assert named.returncode == 0, named.stderr
+    aws = [line for line in named.stdout.splitlines() if "/aws cloudformation" in line]
+    assert len(aws) == 2
+    assert all("--region eu-west-1" in line for line in aws)
+    from_environment = _make(
+        "deploy-central",
+        "ARTIFACT_BUCKET=bucket",
+        env={**_env_without_region(), "AWS_DEFAULT_REGION": "ap-southeast-2"},
+    )
+    assert from_environment.stdout.count("--region ap-southeast-2") == 2, from_environment.stderr
+
+
+def test_offline_targets_need_no_region() -> None:
+    result = _make("package", env=_env_without_region())
+    assert result.returncode == 0, result.stderr
+    assert "chalice package" in result.stdout
