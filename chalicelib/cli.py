@@ -107,9 +107,16 @@ def _positive(value: str) -> int:
     return number
 
 
+def _reported(outcome: str) -> str:
+    """The audit sends nothing: drift it only found is "reported", not "alerted" (both stores alike)."""
+    return "reported" if outcome == Outcome.ALERTED.value else outcome
+
+
 def row(finding: Finding) -> dict[str, Any]:
     state = finding.after or finding.before
     spans = finding.spans.to_json() if finding.spans else None
+    if spans is not None:
+        spans["outcome"] = _reported(spans["outcome"])
     return {
         "account": finding.account,
         "region": finding.region,
@@ -118,17 +125,14 @@ def row(finding: Finding) -> dict[str, Any]:
         "status": state.status.value if state else None,
         **{f"spans_{part}": spans[part] if spans else None for part in ("destination", "status", "key_id", "verdict")},
         "verdict": finding.verdict.value,
-        # The audit sends nothing: drift it only found is "reported" here, not "alerted".
-        "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
+        "outcome": _reported(finding.outcome.value),
         # Exactly "ok", "weak: <every problem>" or "unknown: <error>" (README "The key guard").
         "key_posture": finding.key.posture.render() if finding.key and finding.key.posture else None,
         "key": finding.key.to_json() if finding.key else None,
         "before": finding.to_json()["before"],
         "spans": spans,
         "checked_at": finding.observed_at,
-        "detail": "; ".join(
-            part for part in (finding.detail or finding.reason, finding.spans.reason if finding.spans else "") if part
-        ),
+        "detail": "; ".join(finding.facts()),
         "coverage": finding.coverage,
     }
 
