@@ -214,7 +214,7 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)  # the last column's padding is only trailing spaces
 
 
 def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:

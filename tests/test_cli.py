@@ -247,3 +247,16 @@ def test_an_audit_with_rows_says_nothing_on_stderr() -> None:
     assert cli.report(rows, args, out, err) == cli.EXIT_COMPLIANT
     assert err.getvalue() == ""
     assert json.loads(out.getvalue()) == rows
+
+
+def test_the_audit_table_has_no_trailing_padding() -> None:
+    rows = [
+        {"account": "222222222222", "region": "eu-west-1", "verdict": "compliant", "key_posture": "ok"},
+        {"account": "222222222222", "region": "us-east-1", "verdict": "compliant",
+         "key_posture": "weak: automatic key rotation is off"},
+    ]  # fmt: skip
+
+    lines = cli.render_table(rows).split("\n")
+
+    assert [line.rstrip() for line in lines] == lines
+    assert lines[1].endswith("  ok")
