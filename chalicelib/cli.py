@@ -6,11 +6,11 @@
 
 Runs with the operator's own credentials (assuming the member role in other accounts), against localaws when
 AWS_ENDPOINT_URL is set. Exit code: 0 all compliant, 1 drift found (with --require-coverage also: a region whose
-events cannot be shown to reach xray-guard), 2 on error. Each approved key's posture (rotation, key policy) is read
-once per run, a key of another account with its owner's credentials; it changes the exit code only with
---require-key-posture (weak: 1, unknown: 2). Any failure, including a broken environment (bad configuration,
-endpoint, region, profile or credentials), is one line on stderr and exit 2: never a traceback, and never 1, which a
-pipeline reads as "drift found".
+events cannot be shown to reach xray-guard), 2 on error, and 2 when nothing was checked (no account or region: no
+evidence is not a pass). Each approved key's posture (rotation, key policy) is read once per run, a key of another
+account with its owner's credentials; it changes the exit code only with --require-key-posture (weak: 1, unknown:
+2). Any failure, including a broken environment (bad configuration, endpoint, region, profile or credentials), is
+one line on stderr and exit 2: never a traceback, and never 1, which a pipeline reads as "drift found".
 """
 
 from __future__ import annotations
@@ -107,9 +107,16 @@ def _positive(value: str) -> int:
     return number
 
 
+def _reported(outcome: str) -> str:
+    """The audit sends nothing: drift it only found is "reported", not "alerted" (both stores alike)."""
+    return "reported" if outcome == Outcome.ALERTED.value else outcome
+
+
 def row(finding: Finding) -> dict[str, Any]:
     state = finding.after or finding.before
     spans = finding.spans.to_json() if finding.spans else None
+    if spans is not None:
+        spans["outcome"] = _reported(spans["outcome"])
     return {
         "account": finding.account,
         "region": finding.region,
@@ -118,17 +125,14 @@ def row(finding: Finding) -> dict[str, Any]:
         "status": state.status.value if state else None,
         **{f"spans_{part}": spans[part] if spans else None for part in ("destination", "status", "key_id", "verdict")},
         "verdict": finding.verdict.value,
-        # The audit sends nothing: drift it only found is "reported" here, not "alerted".
-        "outcome": "reported" if finding.outcome is Outcome.ALERTED else finding.outcome.value,
+        "outcome": _reported(finding.outcome.value),
         # Exactly "ok", "weak: <every problem>" or "unknown: <error>" (README "The key guard").
         "key_posture": finding.key.posture.render() if finding.key and finding.key.posture else None,
         "key": finding.key.to_json() if finding.key else None,
         "before": finding.to_json()["before"],
         "spans": spans,
         "checked_at": finding.observed_at,
-        "detail": "; ".join(
-            part for part in (finding.detail or finding.reason, finding.spans.reason if finding.spans else "") if part
-        ),
+        "detail": "; ".join(finding.facts()),
         "coverage": finding.coverage,
     }
 
@@ -180,7 +184,10 @@ def exit_code(
     rows: Sequence[Mapping[str, Any]], *, require_coverage: bool = False, require_key_posture: bool = False
 ) -> int:
     """2 > 1 > 0 on encryption; with `require_coverage` a coverage gap is worth 1 too (never more); with
-    `require_key_posture` a weak key posture is worth 1 and an unknown one 2."""
+    `require_key_posture` a weak key posture is worth 1 and an unknown one 2. No rows at all is 2: nothing was
+    checked, so there is no evidence that anything is compliant."""
+    if not rows:
+        return EXIT_ERROR
     failed = {Outcome.REVERT_FAILED.value, Outcome.ERROR.value}
     postures = {posture_status(r) for r in rows} if require_key_posture else set()
     if any(r["verdict"] == Verdict.ERROR.value or r["outcome"] in failed for r in rows):
@@ -207,7 +214,7 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)  # the last column's padding is only trailing spaces
 
 
 def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
@@ -235,6 +242,18 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
             rows += account_rows
             print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
             collect()  # the account's clients are released: free their cycles now (chalicelib.gc_tuning)
+    return report(rows, args, out, err)
+
+
+NO_EVIDENCE = (
+    "xray-guard audit: nothing was checked (0 accounts or regions: an empty organization listing, or every account "
+    "filtered away): no evidence, so not a pass"
+)
+
+
+def report(rows: Sequence[Mapping[str, Any]], args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print the rows in the chosen format and return the exit code. Zero rows is an error (2), said on stderr: an
+    audit that checked nothing is no evidence, and must not pass a pipeline gate as "all compliant"."""
     output = "json" if args.json else args.format
     if output == "json":
         json.dump(rows, out, indent=2)
@@ -252,6 +271,8 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         weak = {(r["key"] or {}).get("arn") for r in rows if posture_status(r) in not_ok}
         if weak:
             out.write(f"{len(weak)} approved key(s) with a weak or unknown posture (KEY_POSTURE).\n")
+    if not rows:
+        print(NO_EVIDENCE, file=err)
     return exit_code(rows, require_coverage=args.require_coverage, require_key_posture=args.require_key_posture)
 
 

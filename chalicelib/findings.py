@@ -18,7 +18,7 @@ from chalicelib.domain import (
     Verdict,
     worst_severity,
 )
-from chalicelib.policy import severity
+from chalicelib.policy import merge_unusable, severity
 
 SCHEMA = "xray-guard.finding/v1"
 
@@ -123,6 +123,17 @@ class Finding:
         return self.xray_reason or self.reason
 
     key: KeyFinding | None = None  # the approved key's state and posture; for a KMS event, that key's alert
+
+    def facts(self) -> tuple[str, ...]:
+        """What was found and done in the region, each fact once: X-Ray's (its detail, else its reason), then the
+        spans store's reason when it says something else. An unusable approved key that both stores report is one
+        fact naming the problem once and where each store stands."""
+        first = self.detail or self.reason
+        spans = self.spans.reason if self.spans else ""
+        merged = merge_unusable(self.reason, spans) if first == self.reason else None
+        if merged:
+            return (merged,)
+        return tuple(dict.fromkeys(part for part in (first, spans) if part))
 
     @property
     def severity(self) -> Severity:

@@ -73,8 +73,27 @@ def _ascii_subject(text: str) -> str:
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
 
-def _state(state: EncryptionState | None) -> str:
-    return "not read" if state is None else state.describe()
+APPROVED = "the approved key"
+
+
+def _named(text: str, finding: Finding) -> str:
+    """`text` with the approved key's ARN said as "the approved key": the alert names the ARN once (its Approved:
+    line, or its Key: line in chat) and in the commands, so the states around it read as what they are."""
+    arn = finding.approved_key_arn
+    return text.replace(arn, APPROVED) if arn else text
+
+
+def _state(state: EncryptionState | None, finding: Finding) -> str:
+    """X-Ray's EncryptionConfig, its Status labelled as X-Ray's: ACTIVE there says the setting has been applied, not
+    that the key is usable (a key's own state is on the Key: line)."""
+    if state is None:
+        return "not read"
+    kind = "NONE (AWS-owned key)" if state.key_arn is None else _named(f"KMS {state.key_arn}", finding)
+    return f"X-Ray config {kind}; X-Ray status {state.status}".replace(f"KMS {APPROVED}", f"KMS, {APPROVED}")
+
+
+def _now(finding: Finding) -> str:
+    return "unchanged" if finding.after == finding.before else _state(finding.after, finding)
 
 
 def fix_commands(finding: Finding) -> list[str]:
@@ -167,12 +186,14 @@ def _spans_lines(finding: Finding) -> list[str]:
     spans = finding.spans
     if spans is None:
         return ["Spans:    not checked"]
+    reason = _named(spans.reason, finding)
     if spans.verdict is Verdict.COMPLIANT and spans.outcome is Outcome.COMPLIANT:
-        return [f"Spans:    {spans.reason} (compliant)"]
-    before = spans.before.describe() if spans.before else "not read"
-    lines = [f"Spans:    {spans.reason}", f"          found: {before}; {spans.verdict.value}, {spans.outcome.value}"]
+        return [f"Spans:    {reason} (compliant)"]
+    before = _named(spans.before.describe(), finding) if spans.before else "not read"
+    found = "" if before in reason else f"found: {before}; "  # an unusable key's reason already says where spans go
+    lines = [f"Spans:    {reason}", f"          {found}{spans.verdict.value}, {spans.outcome.value}"]
     if spans.after is not None and spans.after != spans.before:
-        lines.append(f"          now: {spans.after.describe()}")
+        lines.append(f"          now: {_named(spans.after.describe(), finding)}")
     if spans.detail:
         lines.append(f"          {spans.detail}")
     return lines
@@ -190,18 +211,22 @@ def _key_lines(finding: Finding) -> list[str]:
     key = finding.key
     if key is None:
         return []
-    state = key.state or "not described"
+    state = f"key state {key.state}" if key.state else "not described"
     deletion = f", deletion on {key.deletion_date}" if key.deletion_date else ""
-    lines = [f"Key:      {key.arn or 'unknown'} ({state}{deletion})"]
+    which = f"{APPROVED} above" if key.arn and key.arn == finding.approved_key_arn else key.arn or "unknown"
+    lines = [f"Key:      {which}: {state}{deletion}"]
     if key.event_name:
-        lines[0] += f" after {key.event_name}"
+        lines[0] += f", after {key.event_name}"
     if key.posture is not None:
         lines.append(f"Posture:  {key.posture.render()}")
         if key.posture.fixed:
             lines.append(f"          {key.posture.fixed}")
-    lines += [f"          {words}" for words in key.words[1 if finding.key_alert else 0 :]]
-    if finding.key_alert:
-        lines.append(f"Region:   {finding.reason} ({finding.verdict.value})")
+    lines += [f"          {_named(words, finding)}" for words in key.words[1 if finding.key_alert else 0 :]]
+    if finding.key_alert and finding.verdict is Verdict.KEY_UNUSABLE:
+        # The key's words above say why it cannot be used; Found and Spans say where each store stands.
+        lines.append(f"Region:   {finding.verdict.value}, {finding.outcome.value}")
+    elif finding.key_alert:
+        lines.append(f"Region:   {_named(finding.reason, finding)} ({finding.verdict.value})")
     return lines
 
 
@@ -219,8 +244,8 @@ def render_email(finding: Finding, storm: StormVerdict | None = None) -> str:
         *_actor_lines(finding),
         f"Changed:  {finding.event_time or 'not reported by an event'} (CloudTrail eventTime)",
         f"Checked:  {finding.observed_at} (xray-guard re-read the live setting)",
-        f"Found:    {_state(finding.before)}",
-        f"Now:      {_state(finding.after)}",
+        f"Found:    {_state(finding.before, finding)}",
+        f"Now:      {_now(finding)}",
         *_spans_lines(finding),
         f"Approved: {finding.approved_key_ref}"
         + (f" = {finding.approved_key_arn}" if finding.approved_key_arn else ""),
@@ -263,8 +288,10 @@ def _chat_key(finding: Finding) -> list[str]:
     if key is None:
         return []
     posture = f", posture {chat_text(key.posture.render())}" if key.posture else ""
-    lines = [f"*Key:* {chat_code(key.arn or 'unknown')} {chat_text(key.state or 'not described')}{posture}"]
-    return lines + [chat_text(words) for words in key.words]
+    state = f"key state {key.state}" if key.state else "not described"
+    lines = [f"*Key:* {chat_code(key.arn or 'unknown')} {chat_text(state)}{posture}"]
+    # The first words are the notification's bold finding line when the key's alert leads: not twice.
+    return lines + [chat_text(_named(words, finding)) for words in key.words[1 if finding.key_alert else 0 :]]
 
 
 def _additional_context(finding: Finding) -> dict[str, str]:
@@ -289,9 +316,9 @@ def render_chatbot(finding: Finding, storm: StormVerdict | None = None) -> dict[
             f"*Where:* account {chat_code(finding.account)}, region {chat_code(finding.region)}",
             f"*Who:* {_chat_who(finding.actor)}",
             f"*Changed:* {changed}  *Checked:* {chat_text(finding.observed_at)}",
-            f"*Found:* {chat_text(_state(finding.before))}",
-            f"*Now:* {chat_text(_state(finding.after))}",
-            f"*Spans:* {chat_text(finding.spans.reason if finding.spans else 'not checked')}",
+            f"*Found:* {chat_text(_state(finding.before, finding))}",
+            f"*Now:* {chat_text(_now(finding))}",
+            f"*Spans:* {chat_text(_named(finding.spans.reason, finding) if finding.spans else 'not checked')}",
             *_chat_key(finding),
             f"*xray-guard:* {chat_text(_what_we_did(finding))}",
             f"*CloudTrail event:* {chat_code(finding.cloudtrail_event_id or 'n/a')}",

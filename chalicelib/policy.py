@@ -42,6 +42,24 @@ class Assessment:
     fix_dormant: bool = False  # compliant, but revert mode puts the approved key on a dormant aws/spans
 
 
+UNUSABLE_LEAD = "approved key cannot be used: "
+XRAY_WHERE, SPANS_WHERE = "X-Ray currently: ", "spans: "
+
+
+def _unusable(problem: str, where: str, state: str) -> str:
+    return f"{UNUSABLE_LEAD}{problem} ({where}{state})"
+
+
+def merge_unusable(xray_reason: str, spans_reason: str) -> str | None:
+    """Both stores' "approved key cannot be used" reasons as one, when they name the same problem: the problem once,
+    then where each store stands. None when they are not two such reasons about the same problem."""
+    problem, found, xray_state = xray_reason.partition(f" ({XRAY_WHERE}")
+    spans_problem, spans_found, spans_state = spans_reason.partition(f" ({SPANS_WHERE}")
+    if not (found and spans_found and problem == spans_problem and problem.startswith(UNUSABLE_LEAD)):
+        return None
+    return f"{problem} ({XRAY_WHERE}{xray_state[:-1]}; {SPANS_WHERE}{spans_state[:-1]})"
+
+
 def needs_current_key_details(state: EncryptionState, approved_arn: str | None, account: str) -> bool:
     """Whether classifying needs DescribeKey of the key X-Ray currently uses.
 
@@ -68,8 +86,7 @@ def classify(
     """
     reason = approved.unusable_reason
     if reason is not None:
-        where = f" (X-Ray currently: {state.describe()})"
-        return Assessment(Verdict.KEY_UNUSABLE, f"approved key cannot be used: {reason}{where}")
+        return Assessment(Verdict.KEY_UNUSABLE, _unusable(reason, XRAY_WHERE, state.describe()))
     assert isinstance(approved, KeyInfo)
     if state.type is EncryptionType.NONE:
         return Assessment(Verdict.DRIFT_NONE, "X-Ray uses the AWS-owned key (Type NONE)")
@@ -94,7 +111,7 @@ def classify_spans(spans: SpansState, approved: KeyInfo | MissingKey) -> Assessm
         return Assessment(Verdict.COMPLIANT, "Transaction Search is not offered in this region: spans stay in X-Ray")
     reason = approved.unusable_reason
     if reason is not None:
-        return Assessment(Verdict.KEY_UNUSABLE, f"approved key cannot be used: {reason} (spans: {spans.describe()})")
+        return Assessment(Verdict.KEY_UNUSABLE, _unusable(reason, SPANS_WHERE, spans.describe()))
     assert isinstance(approved, KeyInfo)
     in_use = spans.destination is SpansDestination.CLOUDWATCH_LOGS
     if not spans.group_read or not spans.group_exists:

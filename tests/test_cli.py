@@ -5,6 +5,8 @@ environment is not touched (the localaws fixture sets it for the other tests, an
 from __future__ import annotations
 
 import csv
+import io
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -220,3 +222,41 @@ def test_csv_evidence_is_flat_ordered_and_safe_to_open() -> None:
     assert cells[9] == "'+1"
     assert cells[10].startswith("'-2")
     assert "\t" not in line
+
+
+@pytest.mark.parametrize("output", ["table", "json", "csv"])
+def test_an_audit_that_checked_nothing_is_exit_2_with_a_reason(output: str) -> None:
+    """An empty organization listing (or every account filtered away) is no evidence: never exit 0 in a gate."""
+    args = cli._parser().parse_args(["audit", "--accounts", "org", "--format", output])
+    out, err = io.StringIO(), io.StringIO()
+
+    code = cli.report([], args, out, err)
+
+    assert code == cli.EXIT_ERROR
+    assert cli.exit_code([], require_coverage=True, require_key_posture=True) == cli.EXIT_ERROR
+    [line] = err.getvalue().splitlines()
+    assert line.startswith("xray-guard audit: nothing was checked")
+    assert "no evidence" in line
+
+
+def test_an_audit_with_rows_says_nothing_on_stderr() -> None:
+    args = cli._parser().parse_args(["audit", "--json"])
+    rows = [{"account": "222222222222", "region": "eu-west-1", "verdict": "compliant", "outcome": "compliant"}]
+    out, err = io.StringIO(), io.StringIO()
+
+    assert cli.report(rows, args, out, err) == cli.EXIT_COMPLIANT
+    assert err.getvalue() == ""
+    assert json.loads(out.getvalue()) == rows
+
+
+def test_the_audit_table_has_no_trailing_padding() -> None:
+    rows = [
+        {"account": "222222222222", "region": "eu-west-1", "verdict": "compliant", "key_posture": "ok"},
+        {"account": "222222222222", "region": "us-east-1", "verdict": "compliant",
+         "key_posture": "weak: automatic key rotation is off"},
+    ]  # fmt: skip
+
+    lines = cli.render_table(rows).split("\n")
+
+    assert [line.rstrip() for line in lines] == lines
+    assert lines[1].endswith("  ok")

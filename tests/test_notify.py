@@ -10,11 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import Actor, EncryptionState, EncryptionStatus, EncryptionType, Mode, Outcome, Trigger, Verdict
+from chalicelib.domain import (
+    Actor,
+    EncryptionState,
+    EncryptionStatus,
+    EncryptionType,
+    Mode,
+    Outcome,
+    Severity,
+    SpansDestination,
+    SpansState,
+    Trigger,
+    Verdict,
+)
 from chalicelib.events import parse_change
-from chalicelib.findings import SCHEMA, Finding
+from chalicelib.findings import SCHEMA, Finding, KeyFinding, SpansFinding
 from chalicelib.log import emit
-from chalicelib.notify import digest_message, finding_message, render_chatbot, render_email
+from chalicelib.notify import MESSAGE_BUDGET, digest_message, finding_message, render_chatbot, render_email
 from chalicelib.storm import StormVerdict, SuppressedDrift
 from chalicelib.text import safe_text
 from tests.conftest import load_event
@@ -93,8 +105,9 @@ def test_email_reads_at_3am() -> None:
         "via Console",
         "source IP 203.0.113.10",
         "Changed:  2026-11-28T03:12:45Z (CloudTrail eventTime)",
-        "Found:    NONE (AWS-owned key), ACTIVE",
-        f"Now:      KMS {KEY}, ACTIVE",
+        "Found:    X-Ray config NONE (AWS-owned key); X-Ray status ACTIVE",
+        "Now:      X-Ray config KMS, the approved key; X-Ray status ACTIVE",
+        f"Approved: alias/xray-encryption = {KEY}",
         "Verified: yes (re-read after the revert)",
         "To check by hand",
         "aws xray get-encryption-config --region eu-west-1",
@@ -405,3 +418,70 @@ def test_a_storm_summary_is_the_alert_s_rendering_not_part_of_the_finding() -> N
     plain = json.loads(finding_message(finding).message["sqs"])
     assert (plain["storm_count"], plain["storm_held"]) == (0, [])
     assert "Storm control" not in finding_message(finding).message["email"]
+
+
+def _disabled_key_alert() -> Finding:
+    """The demo's step 7: the approved key disabled while both stores use it (a KMS event's key alert leads)."""
+    cloudwatch = SpansState(SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=True, key_arn=KEY)
+    xray = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, KEY)
+    unusable = f"approved key cannot be used: key state is Disabled (spans: {cloudwatch.describe()})"
+    return _finding(
+        verdict=Verdict.KEY_UNUSABLE,
+        reason=f"approved key cannot be used: key state is Disabled (X-Ray currently: {xray.describe()})",
+        outcome=Outcome.ALERTED,
+        before=xray,
+        after=xray,
+        detail="",
+        spans=SpansFinding(Verdict.KEY_UNUSABLE, unusable, Outcome.ALERTED, cloudwatch, cloudwatch),
+        key=KeyFinding(
+            KEY,
+            "Disabled",
+            event_name="DisableKey",
+            severity=Severity.CRITICAL,
+            headline="X-Ray KMS key disabled",
+            words=(
+                f"{KEY} is Disabled: X-Ray stops storing trace data under it while it is unusable.",
+                "X-Ray in this region uses this key.",
+                "Spans in aws/spans under this key cannot be read while it is unusable.",
+            ),
+            undo=(f"aws kms enable-key --key-id {KEY} --region eu-west-1",),
+        ),
+    )
+
+
+def test_a_disabled_key_email_says_whose_status_is_active_and_names_the_key_once() -> None:
+    finding = _disabled_key_alert()
+    message = finding_message(finding)
+    email = message.message["email"]
+    lines = email.splitlines()
+
+    # X-Ray's Status is labelled as X-Ray's; the key's own state is on the Key: line.
+    assert "Found:    X-Ray config KMS, the approved key; X-Ray status ACTIVE" in lines
+    assert "Now:      unchanged" in lines
+    assert "Key:      the approved key above: key state Disabled, after DisableKey" in lines
+    assert not [line for line in lines if line.endswith(", ACTIVE")]
+    # The ARN: the finding, the Approved: line and the two commands, nothing else.
+    assert email.count(KEY) == 4
+    assert f"aws kms enable-key --key-id {KEY} --region eu-west-1" in email
+    # One line per store, not the key's problem again as the region's.
+    assert [line for line in lines if "key state is Disabled" in line] == [
+        "Spans:    approved key cannot be used: key state is Disabled (spans: destination CloudWatchLogs (ACTIVE), "
+        "aws/spans on the approved key)"
+    ]
+    assert "Region:   key-unusable, alerted" in lines
+    assert not [line for line in lines if line.strip().startswith("found:")]  # the Spans: line already says it
+    assert len(message.subject) <= 99
+    assert len(json.dumps(message.message)) <= MESSAGE_BUDGET
+
+
+def test_a_disabled_key_chat_notification_says_the_finding_once() -> None:
+    finding = _disabled_key_alert()
+
+    description = render_chatbot(finding)["content"]["description"]
+
+    sentence = "is Disabled: X-Ray stops storing trace data under it while it is unusable."
+    assert description.count(sentence) == 1
+    assert "*Found:* X-Ray config KMS, the approved key; X-Ray status ACTIVE" in description
+    assert f"*Key:* `{KEY}` key state Disabled" in description
+    assert description.count(KEY) == 2  # the bold finding and the Key: line (the commands are nextSteps)
+    assert "X-Ray in this region uses this key." in description

@@ -4,6 +4,8 @@ Transaction Search, and in the audit."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from typing import Any
@@ -164,3 +166,35 @@ def test_audit_shows_both_stores_and_fix_associates_a_dormant_store(
     assert code == 0
     assert row["spans"]["outcome"] == "reverted"
     assert spans_key(world) == key
+
+
+def test_a_report_only_audit_says_reported_for_both_stores_and_each_fact_once(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transaction_search_on(world)  # and no approved key at all: both stores report the same missing key
+
+    code, [row] = _audit(capsys)
+    assert code == 1
+    assert (row["verdict"], row["spans_verdict"]) == ("key-unusable", "key-unusable")
+    assert (row["outcome"], row["spans"]["outcome"]) == ("reported", "reported")  # the audit never alerts
+    assert row["detail"].count("key alias/xray-encryption does not exist") == 1
+    assert "X-Ray currently: NONE (AWS-owned key), ACTIVE" in row["detail"]
+    assert "spans: destination CloudWatchLogs (ACTIVE), aws/spans without a KMS key" in row["detail"]
+
+    env = {**os.environ, "XRAY_GUARD_KMS_KEY": "alias/xray-encryption"}
+    main(["audit", "--accounts", MEMBER, "--regions", MEMBER_REGION, "--format", "csv"], env=env)
+    [line] = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert (line["outcome"], line["spans_outcome"]) == ("reported", "reported")
+    assert line["detail"] == row["detail"]
+
+
+def test_an_audit_row_of_spans_drift_states_the_spans_reason_once(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    approved_key_and_xray_on_it(world)
+    transaction_search_on(world)
+
+    code, [row] = _audit(capsys)
+    assert code == 1
+    assert (row["verdict"], row["outcome"], row["spans"]["outcome"]) == ("drift-spans-unencrypted",) + ("reported",) * 2
+    assert row["detail"] == "spans in aws/spans have no KMS key (CloudWatch Logs default)"
