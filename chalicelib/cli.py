@@ -11,6 +11,10 @@ evidence is not a pass). Each approved key's posture (rotation, key policy) is r
 account with its owner's credentials; it changes the exit code only with --require-key-posture (weak: 1, unknown:
 2). Any failure, including a broken environment (bad configuration, endpoint, region, profile or credentials), is
 one line on stderr and exit 2: never a traceback, and never 1, which a pipeline reads as "drift found".
+
+The evidence says who produced it and with what: every JSON/CSV row carries the caller's ARN (`checked_by`, from the
+run's one sts:GetCallerIdentity), `xray_guard_version` and the `approved_key` it was judged against; the table says
+the same in its first line.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ import traceback
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
 
+from chalicelib import __version__
 from chalicelib.coverage_policy import is_gap
 from chalicelib.domain import Outcome, PostureStatus, Trigger, Verdict
 from chalicelib.errors import AwsCallError, ConfigError, XrayGuardError
@@ -134,9 +141,14 @@ def row(finding: Finding) -> dict[str, Any]:
         "checked_at": finding.observed_at,
         "detail": "; ".join(finding.facts()),
         "coverage": finding.coverage,
+        # The key reference (alias, id or ARN) the region was judged against; key_arn is what it resolved to.
+        "approved_key": finding.approved_key_ref,
     }
 
 
+# Who produced the evidence and with what (Provenance): the CSV's last columns whatever its rows, so every earlier
+# column keeps its position for consumers that read them by position.
+PROVENANCE_COLUMNS = ("approved_key", "checked_by", "xray_guard_version")
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -161,9 +173,11 @@ def csv_cell(value: object) -> str:
 
 
 def render_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Evidence for auditors: the JSON rows flattened, columns in first-seen order (README, "The audit command")."""
+    """Evidence for auditors: the JSON rows flattened, columns in first-seen order, the provenance columns last
+    (README, "The audit command")."""
     flat = [flatten(r) for r in rows]
-    columns = list(dict.fromkeys(key for r in flat for key in r))
+    seen = dict.fromkeys(key for r in flat for key in r)
+    columns = [c for c in seen if c not in PROVENANCE_COLUMNS] + [c for c in PROVENANCE_COLUMNS if c in seen]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -177,7 +191,39 @@ def account_error_row(account: str, error: AwsCallError) -> dict[str, Any]:
     blank: dict[str, Any] = dict.fromkeys([*COLUMNS, "spans_status", "before", "spans", "key", "checked_at"])
     return {**blank, "account": account, "region": "*", "verdict": Verdict.ERROR.value,
             "outcome": Outcome.ERROR.value, "detail": str(error),
-            "coverage": unreachable_coverage(error)}  # fmt: skip
+            "coverage": unreachable_coverage(error), "approved_key": None}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who produced an audit's evidence, with what, and when: stamped on every JSON/CSV row (a CSV is often split or
+    filtered, and each row must stand alone) and one line above the table."""
+
+    checked_by: str  # the caller's ARN, from the run's one sts:GetCallerIdentity
+    started_at: str
+    approved_key: str  # XRAY_GUARD_KMS_KEY or --key
+    key_overrides: Mapping[str, str]  # XRAY_GUARD_KMS_KEYS: region -> key reference
+    version: str = __version__
+
+    @classmethod
+    def of(cls, responder: Responder, started_at: datetime) -> Provenance:
+        settings = responder.settings
+        return cls(
+            checked_by=responder.clients.caller_arn(),
+            started_at=started_at.isoformat(timespec="seconds"),
+            approved_key=settings.kms_key,
+            key_overrides=dict(settings.kms_keys),
+        )
+
+    def stamp(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The row with `checked_by` and `xray_guard_version` last, so existing CSV columns keep their positions."""
+        return {**row, "checked_by": self.checked_by, "xray_guard_version": self.version}
+
+    def headline(self) -> str:
+        overrides = ", ".join(f"{region}={ref}" for region, ref in sorted(self.key_overrides.items()))
+        keys = f"{self.approved_key} (per Region: {overrides})" if overrides else self.approved_key
+        who = f"xray-guard {self.version} audit by {self.checked_by} at {self.started_at}"
+        return safe_text(f"{who}, approved key {keys}")
 
 
 def exit_code(
@@ -231,6 +277,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     values["XRAY_GUARD_REGIONS"] = "" if args.regions == "all" else args.regions
     settings = Settings.from_env(values, required=())
     responder = connect(settings, env)
+    provenance = Provenance.of(responder, datetime.now(UTC))
     home = responder.clients.home_account()
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [home]
     # Each key once per run, a key of another account with its owner's credentials; rotation is turned on only
@@ -239,10 +286,10 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     rows: list[dict[str, Any]] = []
     with fewer_collections() as collect:
         for n, (account, account_rows) in enumerate(check_accounts(responder, accounts, args.parallel, book), 1):
-            rows += account_rows
+            rows += [provenance.stamp(r) for r in account_rows]
             print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
             collect()  # the account's clients are released: free their cycles now (chalicelib.gc_tuning)
-    return report(rows, args, out, err)
+    return report(rows, args, out, err, provenance)
 
 
 NO_EVIDENCE = (
@@ -251,9 +298,16 @@ NO_EVIDENCE = (
 )
 
 
-def report(rows: Sequence[Mapping[str, Any]], args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def report(
+    rows: Sequence[Mapping[str, Any]],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    provenance: Provenance | None = None,
+) -> int:
     """Print the rows in the chosen format and return the exit code. Zero rows is an error (2), said on stderr: an
-    audit that checked nothing is no evidence, and must not pass a pipeline gate as "all compliant"."""
+    audit that checked nothing is no evidence, and must not pass a pipeline gate as "all compliant". The table starts
+    with the provenance line (JSON and CSV rows carry it in every row)."""
     output = "json" if args.json else args.format
     if output == "json":
         json.dump(rows, out, indent=2)
@@ -261,6 +315,8 @@ def report(rows: Sequence[Mapping[str, Any]], args: argparse.Namespace, out: Tex
     elif output == "csv":
         out.write(render_csv(rows))
     else:
+        if provenance is not None:
+            out.write(provenance.headline() + "\n\n")
         out.write(render_table(rows) + "\n")
         bad = [r for r in rows if r["verdict"] != Verdict.COMPLIANT.value]
         gaps = [r for r in rows if is_gap(r.get("coverage"))]

@@ -113,6 +113,7 @@ class ClientFactory:
         self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
         self._member_role = member_role
         self._home_account = home_account
+        self._caller: tuple[str, str] | None = None
         self._clock = clock
         self._lock = threading.Lock()  # guards the dictionaries below; never held while AWS or botocore works
         self._home_lock = threading.Lock()  # clients on the base session's own credentials are built one by one
@@ -125,9 +126,22 @@ class ClientFactory:
     def home_account(self) -> str:
         """The account xray-guard runs in (from the Lambda context, else one sts:GetCallerIdentity)."""
         if self._home_account is None:
-            sts = self._make("sts", self._region, None)
-            self._home_account = _call("sts", "GetCallerIdentity", sts.get_caller_identity)["Account"]
+            self._home_account, _ = self._identity()
         return self._home_account
+
+    def caller_arn(self) -> str:
+        """The ARN of the identity the base session acts as (the audit's operator: a user, or an assumed-role
+        session), from the same sts:GetCallerIdentity answer that gives the home account."""
+        _, arn = self._identity()
+        return arn
+
+    def _identity(self) -> tuple[str, str]:
+        """The base session's account and ARN: one sts:GetCallerIdentity per factory, kept."""
+        if self._caller is None:
+            sts = self._make("sts", self._region, None)
+            identity = _call("sts", "GetCallerIdentity", sts.get_caller_identity)
+            self._caller = (identity["Account"], identity["Arn"])
+        return self._caller
 
     @property
     def region(self) -> str:
