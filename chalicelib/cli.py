@@ -149,6 +149,18 @@ def row(finding: Finding) -> dict[str, Any]:
 # Who produced the evidence and with what (Provenance): the CSV's last columns whatever its rows, so every earlier
 # column keeps its position for consumers that read them by position.
 PROVENANCE_COLUMNS = ("approved_key", "checked_by", "xray_guard_version")
+# The evidence file's columns, in this order whatever its rows: an account that could not be checked (no stores, no
+# key) has the same header as the rest, and a file of such rows lines up with any other audit's (README, "The audit
+# command"). A field a later version adds to the rows without adding it here still gets a column, after these.
+CSV_COLUMNS = (
+    "account", "region", "type", "key_id", "status", "spans_destination", "spans_status", "spans_key_id",
+    "spans_verdict", "verdict", "outcome", "key_posture", "key_arn", "key_state", "key_deletion_date",
+    "key_event_name", "key_posture_status", "key_problems", "before_type", "before_key_id", "before_status",
+    "spans_reason", "spans_before_destination", "spans_before_status", "spans_before_log_group_exists",
+    "spans_before_key_id", "spans_after_destination", "spans_after_status", "spans_after_log_group_exists",
+    "spans_after_key_id", "spans_outcome", "spans_detail", "checked_at", "detail", "coverage",
+    *PROVENANCE_COLUMNS,
+)  # fmt: skip
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -173,11 +185,11 @@ def csv_cell(value: object) -> str:
 
 
 def render_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Evidence for auditors: the JSON rows flattened, columns in first-seen order, the provenance columns last
-    (README, "The audit command")."""
+    """Evidence for auditors: the JSON rows flattened into CSV_COLUMNS (README, "The audit command"). A nested
+    object that is null (the stores and key of an account that could not be checked) leaves its columns empty."""
     flat = [flatten(r) for r in rows]
-    seen = dict.fromkeys(key for r in flat for key in r)
-    columns = [c for c in seen if c not in PROVENANCE_COLUMNS] + [c for c in PROVENANCE_COLUMNS if c in seen]
+    extra = dict.fromkeys(k for r in flat for k, v in r.items() if k not in CSV_COLUMNS and v is not None)
+    columns = [*CSV_COLUMNS, *extra]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

@@ -105,7 +105,8 @@ def test_an_unreachable_accounts_row_carries_the_provenance_too(
     reader = csv.DictReader(io.StringIO(out))
     unreachable, checked = list(reader)
     assert reader.fieldnames is not None
-    assert reader.fieldnames[-3:] == PROVENANCE_COLUMNS  # last even when an error row comes first
+    # The same header as any other audit's even when the error row (no stores, no key) comes first.
+    assert reader.fieldnames == [*EARLIER_COLUMNS, *PROVENANCE_COLUMNS] == list(cli.CSV_COLUMNS)
     assert (unreachable["account"], unreachable["verdict"], checked["account"]) == (OTHER, "error", MEMBER)
     for row in (checked, unreachable):  # each row stands alone, the error row too
         assert row["checked_by"] == checked["checked_by"] != ""
@@ -142,10 +143,11 @@ def test_the_provenance_cells_go_through_the_csv_escaping() -> None:
     provenance = cli.Provenance("=HYPERLINK(1)", "2025-01-01T00:00:00+00:00", APPROVED_ALIAS, {}, version="+1")
     row: dict[str, Any] = {"account": MEMBER, "verdict": "compliant", "approved_key": "@x"}
 
-    header, line = cli.render_csv([provenance.stamp(row)]).splitlines()
+    [cells] = list(csv.DictReader(io.StringIO(cli.render_csv([provenance.stamp(row)]))))
 
-    assert header == "account,verdict,approved_key,checked_by,xray_guard_version"
-    assert next(csv.reader([line])) == [MEMBER, "compliant", "'@x", "'=HYPERLINK(1)", "'+1"]
+    provenance_cells = [cells[c] for c in PROVENANCE_COLUMNS]
+    assert (cells["account"], cells["verdict"]) == (MEMBER, "compliant")
+    assert provenance_cells == ["'@x", "'=HYPERLINK(1)", "'+1"]
 
 
 def test_the_caller_arn_is_asked_once_and_a_given_home_account_stays(world: World) -> None:
