@@ -11,9 +11,9 @@ eventID) in a later summary:
   `storm#<hour>` / `count#<account>#<region>`, whose string set of event ids makes a Lambda retry of an alert that SNS
   refused count once. The scheduled sweep sends one recap per closed hour that suppressed anything
   (`closed_windows`), and marks it sent.
-- `MemoryStorm` (no table: a quick single-account deploy, local runs) counts per container and says so once in the
-  log; it never suppresses in alert mode (nothing is reverted there, so a suppressed alert would be the drift itself
-  going unreported), and names what it suppressed in its next in-band summary.
+- `MemoryStorm` (no table: XRAY_GUARD_SWEEP_TABLE unset, e.g. local runs and tests) counts per container and says
+  so once in the log; it never suppresses in alert mode (nothing is reverted there, so a suppressed alert would be
+  the drift itself going unreported), and names what it suppressed in its next in-band summary.
 
 Any error of the table makes the alert go out (never silence).
 """
