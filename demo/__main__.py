@@ -1,6 +1,8 @@
 """The demo a new user runs first: a console change to NONE in a member account is caught, reverted to the
 approved key, verified ACTIVE and reported; then the same in alert mode and by a break-glass principal; then an
-organization: the audit table, one sweep in revert mode with its digest, and the audit table after.
+organization deployed as infra/README.md says, but for one Region without its forwarding rule: the audit table (its
+COVERAGE column shows `events` and that gap side by side), one sweep in revert mode with its digest, and the audit
+table after.
 
 Handlers are invoked exactly as Lambda invokes them: `handler(event_dict, context)`, each "deployment" a fresh
 Lambda container (`chalicelib.runtime.Container`) whose environment is the function's configuration plus the AWS
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shlex
 import sys
 import textwrap
 import time
@@ -23,6 +26,7 @@ from typing import Any
 
 import app
 from chalicelib import cli, runtime
+from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.log import configure_logging
 from chalicelib.sessions import session_from_env
 from localaws import LocalAWS
@@ -30,7 +34,9 @@ from localaws.world import (
     APPROVED_ALIAS,
     CENTRAL,
     CENTRAL_TABLE,
+    HOME_REGION,
     MEMBER,
+    RESPONDER,
     LocalWorld,
     approved_key_policy,
     load_event,
@@ -247,34 +253,39 @@ def spans_store(world: LocalWorld, account: str, region: str) -> str:
     )
 
 
-def org_part(world: LocalWorld, alerts: Alerts) -> None:
-    regions = "us-east-1,eu-west-1,ap-southeast-2"
-    step("9. An organization: two new member accounts, three regions, the sweep infrastructure")
-    accounts = world.create_organization("payments", "analytics")
-    payments, analytics = accounts
-    for account in [CENTRAL, *accounts]:
-        for region in regions.split(","):
-            approved_key(world, account, region, rotation=(account, region) != (analytics, "eu-west-1"))
-    world.put(payments, "ap-southeast-2", Type="NONE")
-    world.put(analytics, "us-east-1", Type="KMS", KeyId="alias/aws/xray")
-    world.client("xray", payments, "eu-west-1").update_trace_segment_destination(Destination="CloudWatchLogs")
-    show("accounts", f"management/central {CENTRAL}, members {payments} (payments), {analytics} (analytics)")
-    show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key,")
-    show("", f"{payments} eu-west-1 Transaction Search on with aws/spans unencrypted")
-    show("posture", f"{analytics} eu-west-1: its approved key was created without automatic rotation")
-    world.create_central_table()
+def deploy_event_coverage(world: LocalWorld, accounts: list[str], regions: list[str], missing: tuple[str, str]) -> str:
+    """The event path of infra/README.md: the organization trail (step 1: multi-Region and without event selectors,
+    so it records all management events, writes included), the central stack's responder rule on the central bus
+    (step 2), StackSet A's forwarder role in every account (step 4) and StackSet B's forwarding rule in every Region
+    of every account except the central bus's own and the (account, Region) `missing` (step 5). Returns the trail's
+    name."""
+    trail = "org-trail"
+    world.create_trail(CENTRAL, trail, IsOrganizationTrail=True, IsMultiRegionTrail=True)
+    world.create_responder_rule()
+    for account in accounts:
+        role = world.create_forwarder_role(account)
+        for region in regions:
+            if (account, region) not in {(CENTRAL, HOME_REGION), missing}:
+                world.create_forwarding_rule(account, region, role)
+    return trail
+
+
+def audit(world: LocalWorld, argv: list[str], env: dict[str, str], *, quiet: bool = False) -> int:
+    """`python -m chalicelib.cli` with these arguments and settings, in the central account and Region."""
+    if quiet:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            return cli.main(argv, env=world.env(**env))
+    return cli.main(argv, env=world.env(**env))
+
+
+def sweep_part(world: LocalWorld, alerts: Alerts, regions: list[str], settings: dict[str, str]) -> None:
+    step("11. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
     sqs = world.client("sqs")
     queue = sqs.create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
-
-    step("10. The operator's audit, before: python -m chalicelib.cli audit --accounts org --regions ...")
-    code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=world.env())
-    show("exit code", f"{code} (1 = drift found)")
-
-    step("11. The scheduled sweep in revert mode: scheduled_sweep → SQS → sweep_account per account → one digest")
     alerts.mark()
     with deployment(
-        world, XRAY_GUARD_MODE="revert", XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=regions,
-        XRAY_GUARD_SWEEP_QUEUE_URL=queue, XRAY_GUARD_SWEEP_TABLE=CENTRAL_TABLE,
+        world, XRAY_GUARD_MODE="revert", XRAY_GUARD_ACCOUNTS="org", XRAY_GUARD_REGIONS=",".join(regions),
+        XRAY_GUARD_SWEEP_QUEUE_URL=queue, XRAY_GUARD_SWEEP_TABLE=CENTRAL_TABLE, **settings,
     ) as app:  # fmt: skip
         scheduled = {"version": "0", "id": "sweep-demo", "detail-type": "Scheduled Event", "source": "aws.events",
                      "account": CENTRAL, "time": "2026-11-28T06:00:00Z", "region": "us-east-1",
@@ -292,13 +303,59 @@ def org_part(world: LocalWorld, alerts: Alerts) -> None:
     print(f"\n   SNS subject: {BOLD}{digest['subject']}{RESET}")
     box("digest email rendering", digest["email"])
 
+
+def org_part(world: LocalWorld, alerts: Alerts) -> None:
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    step("9. An organization: two new member accounts, three regions, deployed as infra/README.md says")
+    accounts = world.create_organization("payments", "analytics")
+    payments, analytics = accounts
+    for account in [CENTRAL, *accounts]:
+        for region in regions:
+            approved_key(world, account, region, rotation=(account, region) != (analytics, "eu-west-1"))
+    # A Region the analytics team started using after StackSet B was deployed: no stack instance, so no rule there.
+    late = (analytics, "ap-southeast-2")
+    trail = deploy_event_coverage(world, [CENTRAL, *accounts], regions, missing=late)
+    world.put(payments, "ap-southeast-2", Type="NONE")
+    world.put(analytics, "us-east-1", Type="KMS", KeyId="alias/aws/xray")
+    world.client("xray", payments, "eu-west-1").update_trace_segment_destination(Destination="CloudWatchLogs")
+    show("accounts", f"management/central {CENTRAL}, members {payments} (payments), {analytics} (analytics)")
+    show("trail", f"{trail}: organization trail, multi-Region, logging, all management events (no event selectors)")
+    show("rules", f"{FORWARDING_RULE} (role {FORWARDER_ROLE}) to the central bus, in every account and region")
+    gap = f"{YELLOW}{late[0]} {late[1]}{RESET}"
+    show("", f"but the bus's own and {gap} (first used after StackSet B was deployed: no instance there)")
+    show("responder", f"on the central bus ({CENTRAL} {HOME_REGION}) the responder's own rule, to {RESPONDER}")
+    show("drift", f"{payments} ap-southeast-2 set to NONE, {analytics} us-east-1 on the AWS-managed key,")
+    show("", f"{payments} eu-west-1 Transaction Search on with aws/spans unencrypted")
+    show("posture", f"{analytics} eu-west-1: its approved key was created without automatic rotation")
+    world.create_central_table()
+
+    step("10. The operator's audit, before (infra/README.md step 8, in the central account and Region)")
+    settings = {"XRAY_GUARD_RESPONDER_FUNCTION": RESPONDER}  # so the central Region's own rule is read
+    argv = ["audit", "--accounts", "org", "--regions", ",".join(regions)]
+    # The command as the operator would type it, from the same settings and arguments the demo runs it with.
+    command = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in settings.items()), "python -m chalicelib.cli"])
+    command += f" {shlex.join(argv)}"
+    print(f"   $ {command}")
+    print(
+        "   The COVERAGE column says whether an X-Ray change in that account and region reaches xray-guard as an"
+        " event within minutes\n   (`events`: a logging trail records it and a rule carries it) or is found only by"
+        " the next scheduled sweep (`sweep-only: <what is missing>`)."
+    )
+    code = audit(world, argv, settings)
+    show("exit code", f"{code} (1 = drift found)")
+
+    sweep_part(world, alerts, regions, settings)
+
     step("12. The audit, after the sweep")
-    code = cli.main(["audit", "--accounts", "org", "--regions", regions], env=world.env())
+    print(f"   $ {command}")
+    code = audit(world, argv, settings)
     show("exit code", f"{code} (0 = all compliant)")
-    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # the same table again: not shown
-        code = cli.main(["audit", "--accounts", "org", "--regions", regions, "--require-key-posture"],
-                        env=world.env())  # fmt: skip
+    # The same table again, with a stricter exit code each: not shown.
+    code = audit(world, [*argv, "--require-key-posture"], settings, quiet=True)
     show("exit code", f"{code} with --require-key-posture (1 = a weak key posture: rotation off)")
+    code = audit(world, [*argv, "--require-coverage"], settings, quiet=True)
+    show("exit code", f"{code} with --require-coverage (1 = a region reaches xray-guard only at the sweep)")
+    show("", f"the fix for {late[0]} {late[1]}: a StackSet B instance there (infra/README.md step 5)")
 
 
 def main(argv: list[str] | None = None) -> int:

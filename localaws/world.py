@@ -22,6 +22,8 @@ import boto3
 import botocore.loaders
 import botocore.session
 
+from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
+from chalicelib.events import PATTERN
 from chalicelib.spans import logs_key_statement
 from chalicelib.table import TABLE_KEYS
 from localaws.calls import CallEntry
@@ -37,6 +39,12 @@ HOME_REGION = "us-east-1"
 ADMIN_ROLE = "OrganizationAccountAccessRole"  # what Organizations creates in a new member account
 OFFLINE_KEY, OFFLINE_SECRET = "testing", "testing"
 REGIONS = DEFAULT_REGIONS  # the 17 Regions every account of partition aws has (localaws/regions.py)
+# The central stack's responder (chalice app xray-guard, stage prod), the name XRAY_GUARD_RESPONDER_FUNCTION gives,
+# in the home Region whose default bus is the central bus every forwarding rule targets.
+RESPONDER = "xray-guard-prod-on_xray_encryption_change"
+RESPONDER_ARN = f"arn:aws:lambda:{HOME_REGION}:{CENTRAL}:function:{RESPONDER}"
+RESPONDER_RULE = "xray-guard-prod-OnXrayEncryptionChangeEvent-1A2B3C"  # chalice's template generates the suffix
+CENTRAL_BUS = f"arn:aws:events:{HOME_REGION}:{CENTRAL}:event-bus/default"
 EVENTS = Path(__file__).resolve().parent.parent / "tests" / "events"
 
 
@@ -318,6 +326,29 @@ class LocalWorld:
         arn: str = cloudtrail.create_trail(Name=name, S3BucketName=bucket, **options)["TrailARN"]
         cloudtrail.start_logging(Name=name)
         return arn
+
+    def create_forwarder_role(self, account: str) -> str:
+        """StackSet A's role (infra/member-roles.yaml) that EventBridge assumes to forward to the central bus.
+        Returns its ARN."""
+        events = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        trust = {"Version": "2012-10-17", "Statement": [events]}
+        iam = self.client("iam", account)
+        arn: str = iam.create_role(RoleName=FORWARDER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        return arn
+
+    def create_forwarding_rule(self, account: str, region: str, role_arn: str, name: str = FORWARDING_RULE) -> None:
+        """StackSet B's rule (infra/member-rules.yaml) in one Region: the shared pattern, to the central bus, with
+        the forwarder role."""
+        events = self.client("events", account, region)
+        events.put_rule(Name=name, EventPattern=json.dumps(PATTERN), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "xray-guard-central", "Arn": CENTRAL_BUS, "RoleArn": role_arn}])
+
+    def create_responder_rule(self) -> None:
+        """The rule chalice's template gives the responder on the central bus: the shared pattern, to the function."""
+        events = self.client("events", CENTRAL, HOME_REGION)
+        events.put_rule(Name=RESPONDER_RULE, EventPattern=json.dumps(PATTERN), State="ENABLED")
+        target = {"Id": "OnXrayEncryptionChangeEventLambdaTarget", "Arn": RESPONDER_ARN}
+        events.put_targets(Rule=RESPONDER_RULE, Targets=[target])
 
     def enable_region(self, account: str, region: str) -> None:
         """The account's administrator opts the account in to an opt-in Region (account:EnableRegion, in effect at

@@ -16,51 +16,24 @@ import pytest
 from chalicelib import cli
 from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.errors import AwsCallError
-from chalicelib.events import PATTERN
 from chalicelib.sweep import Sweeper, SweepStore
+from localaws.world import HOME_REGION, RESPONDER, RESPONDER_ARN
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World
 
-CENTRAL_REGION = "us-east-1"  # the session's region: the central bus's default
-CENTRAL_BUS = f"arn:aws:events:{CENTRAL_REGION}:{CENTRAL}:event-bus/default"
-RESPONDER = "xray-guard-prod-on_xray_encryption_change"
-RESPONDER_ARN = f"arn:aws:lambda:{CENTRAL_REGION}:{CENTRAL}:function:{RESPONDER}"
+CENTRAL_REGION = HOME_REGION  # the session's region: the central bus's default
 TRAIL = "member-trail"
 
 
 # -- building a covered account (what StackSets A and B and the CloudTrail prerequisite create) -------------------
 
 
-def forwarder_role(world: World, account: str) -> str:
-    """StackSet A's role (infra/member-roles.yaml), trusted by EventBridge."""
-    events = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    trust = {"Version": "2012-10-17", "Statement": [events]}
-    iam = world.session(account, CENTRAL_REGION).client("iam")
-    arn: str = iam.create_role(RoleName=FORWARDER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    return arn
-
-
-def forwarding_rule(world: World, account: str, region: str, role_arn: str, name: str = FORWARDING_RULE) -> None:
-    """StackSet B's rule (infra/member-rules.yaml): the shared pattern, to the central bus, with the forwarder role."""
-    events = world.session(account, region).client("events")
-    events.put_rule(Name=name, EventPattern=json.dumps(PATTERN), State="ENABLED")
-    events.put_targets(Rule=name, Targets=[{"Id": "xray-guard-central", "Arn": CENTRAL_BUS, "RoleArn": role_arn}])
-
-
-def responder_rule(world: World) -> None:
-    """The rule chalice's template gives the responder on the central bus (its name is generated)."""
-    events = world.session(CENTRAL, CENTRAL_REGION).client("events")
-    name = "xray-guard-prod-OnXrayEncryptionChangeEvent-1A2B3C"
-    events.put_rule(Name=name, EventPattern=json.dumps(PATTERN), State="ENABLED")
-    events.put_targets(Rule=name, Targets=[{"Id": "OnXrayEncryptionChangeEventLambdaTarget", "Arn": RESPONDER_ARN}])
-
-
 def covered_member(world: World, account: str = MEMBER, regions: tuple[str, ...] = (MEMBER_REGION,)) -> None:
     """A member account whose regions are compliant and covered by events."""
-    role = forwarder_role(world, account)
+    role = world.create_forwarder_role(account)
     for region in regions:
         world.create_key(account, region)
         world.put(account, region, Type="KMS", KeyId=APPROVED_ALIAS)
-        forwarding_rule(world, account, region, role)
+        world.create_forwarding_rule(account, region, role)
     world.create_trail(account, TRAIL, IsMultiRegionTrail=True)
 
 
@@ -152,11 +125,11 @@ def test_the_organization_trail_seen_from_a_member_covers_every_region_with_one_
     [member] = world.create_organization("m")
     world.create_trail(CENTRAL, "org-trail", IsOrganizationTrail=True, IsMultiRegionTrail=True)
     regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
-    role = forwarder_role(world, member)
+    role = world.create_forwarder_role(member)
     for region in regions:
         world.create_key(member, region)
         world.put(member, region, Type="KMS", KeyId=APPROVED_ALIAS)
-        forwarding_rule(world, member, region, role)
+        world.create_forwarding_rule(member, region, role)
     world.aws.app.calls.clear()
 
     code, rows = audit("--accounts", member, "--regions", ",".join(regions), "--require-coverage")
@@ -196,7 +169,7 @@ def test_the_central_region_needs_the_rule_that_targets_the_responder(world: Wor
 
     assert coverage() == (cli.EXIT_DRIFT, "unknown: XRAY_GUARD_RESPONDER_FUNCTION not set")
     assert coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER) == (cli.EXIT_DRIFT, "sweep-only: no responder rule")
-    responder_rule(world)
+    world.create_responder_rule()
     assert coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER) == (cli.EXIT_COMPLIANT, "events")
     assert coverage(XRAY_GUARD_RESPONDER_FUNCTION=RESPONDER_ARN) == (cli.EXIT_COMPLIANT, "events")
     # Run from elsewhere, the audit is told where the central bus is.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,31 @@ def test_demo_runs_end_to_end() -> None:
     assert audit_before.count("weak: automatic key rotation i") == 1
     assert "1 approved key(s) with a weak or unknown posture (KEY_POSTURE)." in audit_before
     assert "exit code  1 with --require-key-posture" in out
+    # Event coverage: the organization deployed as infra/README.md says, but for one Region without its forwarding
+    # rule: every other row proven `events`, that one named, in the digest too; --require-coverage turns it into 1.
+    [(payments, analytics)] = re.findall(r"members (\d{12}) \(payments\), (\d{12}) \(analytics\)", out)
+    gap = (analytics, "ap-southeast-2")
+    expected = {
+        (account, region): "sweep-only: no forwarding rule" if (account, region) == gap else "events"
+        for account in ("123456789012", payments, analytics)
+        for region in ("us-east-1", "eu-west-1", "ap-southeast-2")
+    }
+    command = (
+        "$ XRAY_GUARD_RESPONDER_FUNCTION=xray-guard-prod-on_xray_encryption_change python -m chalicelib.cli audit"
+        " --accounts org --regions us-east-1,eu-west-1,ap-southeast-2"
+    )
+    assert command in audit_before
+    assert "--regions ..." not in out
+    assert "The COVERAGE column says whether" in audit_before
+    audit_after = out[out.index("The audit, after the sweep") :]
+    for audit in (audit_before, audit_after):
+        rows = [line for line in audit.splitlines() if re.match(r"\d{12}  ", line)]
+        # The COVERAGE cell: two spaces either side separate the table's cells.
+        coverage = {
+            (row.split()[0], row.split()[1]): re.findall(r"  (events|sweep-only: no forwarding rule)  ", row)
+            for row in rows
+        }
+        assert coverage == {place: [cell] for place, cell in expected.items()}
+        assert "1 with an event coverage gap." in audit
+    assert f"{analytics}  sweep-only: no forwarding rule  [ap-southeast-2]" in out
+    assert "exit code  1 with --require-coverage" in audit_after

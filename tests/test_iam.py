@@ -32,8 +32,8 @@ from chalicelib.errors import RemediationFailed
 from chalicelib.runtime import Runtime, build
 from chalicelib.storm import SuppressedDrift, TableStorm
 from chalicelib.sweep import SweepMessage, SweepStore
+from localaws.world import RESPONDER
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, MEMBER_REGION, World, load_event
-from tests.test_coverage import RESPONDER, forwarder_role, forwarding_rule, responder_rule
 from tests.test_key_events import kms_event
 
 ROOT = Path(__file__).parents[1]
@@ -464,10 +464,10 @@ def _covered(world: World) -> None:
     """Set up (not observed): what the coverage reads find in both accounts, so that each read is made. The central
     account: the responder's rule in its own region, a forwarding rule (with its role) in another, a trail; the
     member: its forwarding rule, role and trail."""
-    responder_rule(world)
-    forwarding_rule(world, CENTRAL, "eu-west-1", forwarder_role(world, CENTRAL))
+    world.create_responder_rule()
+    world.create_forwarding_rule(CENTRAL, "eu-west-1", world.create_forwarder_role(CENTRAL))
     world.create_trail(CENTRAL, "central-trail", IsMultiRegionTrail=True)
-    forwarding_rule(world, MEMBER, MEMBER_REGION, forwarder_role(world, MEMBER))
+    world.create_forwarding_rule(MEMBER, MEMBER_REGION, world.create_forwarder_role(MEMBER))
     world.create_trail(MEMBER, "member-trail", IsMultiRegionTrail=True)
 
 
