@@ -16,6 +16,7 @@ does, as every alert does).
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import (
@@ -188,7 +189,7 @@ class KeyGuard:
         if xray.type is EncryptionType.KMS and xray.key_arn == arn:
             return True
         clients, account, region = self._r.clients, target.account, target.region
-        spans = SpansStore(clients.xray(account, region), clients.lazy(clients.logs, account, region)).read(
+        spans = SpansStore(clients.xray(account, region), partial(clients.logs, account, region)).read(
             log_group_when_off=False
         )
         return spans.group_exists and spans.key_arn == arn

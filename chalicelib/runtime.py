@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import botocore.session
@@ -38,7 +39,7 @@ class Runtime:
         region = clients.region  # the sweep queue and table belong to the same stack as the functions
         return Sweeper(
             self.responder,
-            SweepStore(clients.lazy(clients.home_dynamodb, region), settings.sweep_table),
+            SweepStore(partial(clients.home_dynamodb, region), settings.sweep_table),
             clients.home_sqs(region),
             settings.sweep_queue_url,
             new_id=_sweep_id,
@@ -56,7 +57,7 @@ def build(env: Mapping[str, str], home_account: str | None, session: botocore.se
     storm, deliveries = None, None
     if settings.sweep_table:
         # The central table lives beside the functions (home account, their own region).
-        table, ddb = settings.sweep_table, clients.lazy(clients.home_dynamodb, clients.region)
+        table, ddb = settings.sweep_table, partial(clients.home_dynamodb, clients.region)
         storm, deliveries = TableStorm(ddb, table), TableDeliveries(ddb, table)
     return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))
 

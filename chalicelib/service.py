@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from chalicelib.coverage import destination_for
@@ -151,11 +152,11 @@ class Responder:
             region = settings.topic_region  # raises ConfigError when no topic is configured
             self._sns_sink = SnsSink(
                 str(settings.topic_arn),
-                clients.lazy(clients.home_sns, region),
+                partial(clients.home_sns, region),
                 storm=self._storm,
                 mode=settings.mode,
                 failure_queue_url=settings.failure_queue_url,
-                sqs=clients.lazy(clients.home_sqs, region),
+                sqs=partial(clients.home_sqs, region),
             )
         return self._sns_sink
 
@@ -409,7 +410,7 @@ class Responder:
         """The second store. `thorough` (sweep, audit, spans events) also reads a dormant `aws/spans`; `wait`
         (events) waits, bounded, for a just-enabled Transaction Search to create `aws/spans`."""
         account, region = target.account, target.region
-        store = SpansStore(self.clients.xray(account, region), self.clients.lazy(self.clients.logs, account, region))
+        store = SpansStore(self.clients.xray(account, region), partial(self.clients.logs, account, region))
         before = store.read(log_group_when_off=thorough)
         state = before
         if wait and state.destination is SpansDestination.CLOUDWATCH_LOGS and not state.group_exists:

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import botocore.credentials
 import botocore.loaders
@@ -58,9 +58,6 @@ _REFRESH_MARGIN_SECONDS = 300.0
 # and the audit's wall time the same for all three.
 BUILDS_AT_ONCE = 2
 
-P = ParamSpec("P")
-C = TypeVar("C")
-
 # The AWS calls made in the current decision, for its log line (one list per check, per thread).
 _calls: ContextVar[list[str] | None] = ContextVar("xray_guard_calls", default=None)
 
@@ -97,6 +94,10 @@ class ClientFactory:
     account, region and service until `release(account)`, which an audit or sweep calls when it is done with an
     account, so that memory does not grow with the number of accounts. Thread-safe: regions and accounts are
     checked concurrently, and clients are built concurrently too (one build per key; see `_make`).
+
+    Adapters that may never call AWS take a client as a zero-argument function,
+    `functools.partial(clients.logs, account, region)`: no client is built until one is needed (a cold start that
+    never counts a drift pays for no DynamoDB client), and asking again is a look-up in this factory's cache.
     """
 
     def __init__(
@@ -175,14 +176,6 @@ class ClientFactory:
             self._credentials.pop(account, None)
         for client in released:
             client.close()
-
-    @staticmethod
-    def lazy(accessor: Callable[P, C], *args: P.args, **kwargs: P.kwargs) -> Callable[[], C]:
-        """The one shape adapters take a client in: a zero-argument function that asks one of this factory's
-        accessors for it when called, e.g. `clients.lazy(clients.logs, account, region)`. An adapter that never
-        calls AWS then builds no client (a cold start that never counts a drift pays for no DynamoDB client);
-        asking each time is a dictionary look-up, thread-safe, since the factory caches its clients."""
-        return lambda: accessor(*args, **kwargs)
 
     def xray(self, account: str, region: str) -> XRayClient:
         client: XRayClient = self._client(account, region, "xray")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.errors import AwsCallError
 from chalicelib.log import emit
-from chalicelib.table import CentralTable
+from chalicelib.table import CentralTable, expiry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -176,7 +176,7 @@ class TableStorm:
                     ":one": {"N": "1"},
                     ":id": {"SS": [drift.event_id]},
                     ":eid": {"S": drift.event_id},
-                    ":ttl": {"N": str(int(now + _TTL_SECONDS))},
+                    ":ttl": expiry(now + _TTL_SECONDS)["expires_at"],
                 },
                 ConditionExpression="attribute_not_exists(ids) OR NOT contains(ids, :eid)",
                 ReturnValues="UPDATED_NEW",
@@ -216,8 +216,7 @@ class TableStorm:
         return recaps
 
     def mark_recapped(self, window: int) -> None:
-        expires = {"expires_at": {"N": str(int(self._clock() + _TTL_SECONDS))}}
-        self._table.put(self._partition(window), "#recap", expires)
+        self._table.put(self._partition(window), "#recap", expiry(self._clock() + _TTL_SECONDS))
 
 
 def _suppressed(items: Sequence[dict[str, Any]]) -> list[SuppressedDrift]:

@@ -30,7 +30,7 @@ from chalicelib.notify import digest_message
 from chalicelib.organization import EnabledRegions, OrganizationAccounts
 from chalicelib.service import Responder
 from chalicelib.sessions import call_aws
-from chalicelib.table import CentralTable
+from chalicelib.table import CentralTable, expiry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -164,7 +164,7 @@ class SweepStore:
         self._clock = clock
 
     def _expiry(self) -> dict[str, Any]:
-        return {"expires_at": {"N": str(int(self._clock()) + self._ttl_seconds)}}
+        return expiry(self._clock() + self._ttl_seconds)
 
     def begin(self, sweep_id: str, expected: int, central_keys: dict[str, dict[str, Any]] | None = None) -> None:
         expires = self._expiry()

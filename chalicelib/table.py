@@ -2,8 +2,9 @@
 its three tenants: the sweep fan-in (`<sweep id>` partitions), storm control (`storm#<hour>`) and delivery records
 (`delivery#<event id>`). Each tenant's IAM grant is limited to its own leading keys (dynamodb:LeadingKeys).
 
-The client comes from the given function on each use (`ClientFactory.lazy`: made on first use, so a cold start
-that never touches the table does not pay for a client). Errors are AwsCallError, as from every adapter.
+The client comes from the given function on each use (`functools.partial(clients.home_dynamodb, region)`: made on
+first use, so a cold start that never touches the table does not pay for a client). Errors are AwsCallError, as
+from every adapter.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ TABLE_KEYS: dict[str, Any] = {
 
 def key(partition: str, item: str) -> Item:
     return {"sweep_id": {"S": partition}, "item": {"S": item}}
+
+
+def expiry(at: float) -> Item:
+    """The attribute DynamoDB's TTL deletes an item by (infra/central.json: TimeToLiveSpecification `expires_at`),
+    `at` in epoch seconds. Every tenant's items carry it."""
+    return {"expires_at": {"N": str(int(at))}}
+
+
+def live(item: Item, now: float) -> bool:
+    """Whether an item read back is still valid: TTL deletes expired items only eventually, so one still there
+    past its expiry counts as gone."""
+    return int(item.get("expires_at", {}).get("N", "0")) > now
 
 
 class CentralTable:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import botocore.session
@@ -95,10 +96,10 @@ def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> 
     assert session.built.count(("kms", "eu-west-1")) == 1
 
 
-def test_a_lazy_client_is_built_on_first_use_and_is_the_factorys_own(world: World) -> None:
+def test_a_client_asked_through_partial_is_built_on_first_use_and_is_the_factorys_own(world: World) -> None:
     factory, session = counting_factory(world)
-    logs = factory.lazy(factory.logs, MEMBER, "eu-west-1")
-    ddb = factory.lazy(factory.home_dynamodb, "us-east-1")
+    logs = partial(factory.logs, MEMBER, "eu-west-1")
+    ddb = partial(factory.home_dynamodb, "us-east-1")
     assert [built for built in session.built if built[0] in {"logs", "dynamodb"}] == []  # nothing built yet
 
     with ThreadPoolExecutor(4) as pool:

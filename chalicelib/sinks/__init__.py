@@ -21,7 +21,7 @@ from chalicelib.domain import SinkName
 from chalicelib.errors import AwsCallError, SinkFailed
 from chalicelib.findings import Finding
 from chalicelib.log import emit
-from chalicelib.table import CentralTable
+from chalicelib.table import CentralTable, expiry, live
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -82,8 +82,7 @@ class TableDeliveries:
 
     def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
         # One Query of the event's partition (its items are the destinations that accepted it, at most one per
-        # sink), not one GetItem per destination. DynamoDB's TTL deletes expired items only eventually, so an
-        # item still there past `expires_at` is ignored, as before.
+        # sink), not one GetItem per destination.
         names = {sink.value for sink in sinks}
         try:
             items = self._table.partition(DELIVERY_PREFIX + event_id)
@@ -91,14 +90,10 @@ class TableDeliveries:
             emit("deliveries-unavailable", error=str(e))
             return set()  # unknown: send again rather than risk sending nothing
         now = self._clock()
-        return {
-            item["item"]["S"]
-            for item in items
-            if item["item"]["S"] in names and int(item.get("expires_at", {}).get("N", "0")) > now
-        }
+        return {item["item"]["S"] for item in items if item["item"]["S"] in names and live(item, now)}
 
     def record(self, event_id: str, sink: SinkName) -> None:
-        expires = {"expires_at": {"N": str(int(self._clock() + DELIVERY_TTL_SECONDS))}}
+        expires = expiry(self._clock() + DELIVERY_TTL_SECONDS)
         try:
             self._table.put(DELIVERY_PREFIX + event_id, sink.value, expires)
         except AwsCallError as e:
