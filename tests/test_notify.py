@@ -426,14 +426,18 @@ def _disabled_key_alert() -> Finding:
     cloudwatch = SpansState(SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=True, key_arn=KEY)
     xray = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, KEY)
     unusable = f"approved key cannot be used: key state is Disabled (spans: {cloudwatch.describe()})"
+    spans_unusable = UnusableKey("key state is Disabled", cloudwatch)
     return _finding(
         verdict=Verdict.KEY_UNUSABLE,
         reason=f"approved key cannot be used: key state is Disabled (X-Ray currently: {xray.describe()})",
+        unusable=UnusableKey("key state is Disabled", xray),
         outcome=Outcome.ALERTED,
         before=xray,
         after=xray,
         detail="",
-        spans=SpansFinding(Verdict.KEY_UNUSABLE, unusable, Outcome.ALERTED, cloudwatch, cloudwatch),
+        spans=SpansFinding(
+            Verdict.KEY_UNUSABLE, unusable, Outcome.ALERTED, cloudwatch, cloudwatch, unusable=spans_unusable
+        ),
         key=KeyFinding(
             KEY,
             "Disabled",
@@ -545,3 +549,22 @@ def test_facts_merge_on_the_findings_unusable_fields_not_on_the_wording_of_their
     worded_only = dataclasses.replace(finding, unusable=None, spans=dataclasses.replace(finding.spans, unusable=None))
 
     assert worded_only.facts() == (finding.reason, finding.spans.reason)
+
+
+def test_the_spans_line_says_where_spans_were_found_when_the_unusable_key_was_judged_on_a_later_read() -> None:
+    # An event that waited for X-Ray to create aws/spans: judged on the later read, so the first one is news.
+    found = SpansState(SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=False)
+    finding = _unusable_in_both("key state is Disabled", "key state is Disabled")
+    assert finding.spans is not None
+    waited = dataclasses.replace(finding, spans=dataclasses.replace(finding.spans, before=found))
+
+    def after_spans(email: str) -> list[str]:
+        lines = email.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("Spans:"))
+        return lines[start + 1 : start + 3]
+
+    assert after_spans(render_email(finding))[0] == "          key-unusable, alerted"
+    assert after_spans(render_email(waited)) == [
+        "          found: destination CloudWatchLogs (ACTIVE), aws/spans not created yet; key-unusable, alerted",
+        "          now: destination CloudWatchLogs (ACTIVE), aws/spans without a KMS key",
+    ]
