@@ -18,7 +18,7 @@ from chalicelib.domain import (
     Verdict,
     worst_severity,
 )
-from chalicelib.policy import merge_unusable, severity
+from chalicelib.policy import UnusableKey, severity, unusable_in_both
 
 SCHEMA = "xray-guard.finding/v1"
 
@@ -33,6 +33,7 @@ class SpansFinding:
     before: SpansState | None
     after: SpansState | None
     detail: str = ""
+    unusable: UnusableKey | None = None  # the approved key cannot be used: the problem and where spans stand
 
     def to_json(self) -> dict[str, Any]:
         state = self.after or self.before
@@ -109,6 +110,9 @@ class Finding:
     # Whether events from this account and region reach xray-guard (chalicelib/coverage_policy.py): "events",
     # "sweep-only: ...", "unknown: ..."; None when not judged (the event path judges no coverage).
     coverage: str | None = None
+    # X-Ray's EncryptionConfig reports the approved key cannot be used: the problem and where X-Ray stands (the
+    # spans store's own report is spans.unusable).
+    unusable: UnusableKey | None = None
 
     @property
     def xray_store_verdict(self) -> Verdict:
@@ -126,13 +130,15 @@ class Finding:
 
     def facts(self) -> tuple[str, ...]:
         """What was found and done in the region, each fact once: X-Ray's (its detail, else its reason), then the
-        spans store's reason when it says something else. An unusable approved key that both stores report is one
-        fact naming the problem once and where each store stands."""
+        spans store's reason when it says something else. An unusable approved key that both stores report with the
+        same problem is one fact naming the problem once and where each store stands."""
         first = self.detail or self.reason
         spans = self.spans.reason if self.spans else ""
-        merged = merge_unusable(self.reason, spans) if first == self.reason else None
-        if merged:
-            return (merged,)
+        spans_unusable = self.spans.unusable if self.spans else None
+        if first == self.reason and self.unusable is not None and spans_unusable is not None:
+            merged = unusable_in_both(self.unusable, spans_unusable)
+            if merged is not None:
+                return (merged,)
         return tuple(dict.fromkeys(part for part in (first, spans) if part))
 
     @property

@@ -190,7 +190,9 @@ def _spans_lines(finding: Finding) -> list[str]:
     if spans.verdict is Verdict.COMPLIANT and spans.outcome is Outcome.COMPLIANT:
         return [f"Spans:    {reason} (compliant)"]
     before = _named(spans.before.describe(), finding) if spans.before else "not read"
-    found = "" if before in reason else f"found: {before}; "  # an unusable key's reason already says where spans go
+    # An unusable key's reason already says where spans stood when judged.
+    said = spans.unusable is not None and spans.unusable.state == spans.before
+    found = "" if said else f"found: {before}; "
     lines = [f"Spans:    {reason}", f"          {found}{spans.verdict.value}, {spans.outcome.value}"]
     if spans.after is not None and spans.after != spans.before:
         lines.append(f"          now: {_named(spans.after.describe(), finding)}")

@@ -35,29 +35,49 @@ from chalicelib.domain import (
 OWN_SESSION_PREFIX = "xray-guard"
 
 
+UNUSABLE_LEAD = "approved key cannot be used: "
+
+
+@dataclass(frozen=True)
+class UnusableKey:
+    """The approved key cannot be used (missing, disabled, pending deletion, not a customer-managed symmetric
+    encryption key ...), as one trace store reports it: the problem, and that store's state meanwhile (X-Ray's
+    EncryptionConfig or the spans store)."""
+
+    problem: str  # the key's `unusable_reason`: the same words whichever store reports it
+    state: EncryptionState | SpansState  # the state classified
+
+    @property
+    def where(self) -> str:
+        """Where the store stands, in the store's own words."""
+        if isinstance(self.state, SpansState):
+            return f"spans: {self.state.describe()}"
+        return f"X-Ray currently: {self.state.describe()}"
+
+    @property
+    def reason(self) -> str:
+        return f"{UNUSABLE_LEAD}{self.problem} ({self.where})"
+
+
+def unusable_in_both(xray: UnusableKey, spans: UnusableKey) -> str | None:
+    """One reason for both stores when they report the same problem: the problem once, then where each store stands.
+    None when the problems differ (each store's reason is then a fact of its own)."""
+    if xray.problem != spans.problem:
+        return None
+    return f"{UNUSABLE_LEAD}{xray.problem} ({xray.where}; {spans.where})"
+
+
 @dataclass(frozen=True)
 class Assessment:
     verdict: Verdict
     reason: str
     fix_dormant: bool = False  # compliant, but revert mode puts the approved key on a dormant aws/spans
+    unusable: UnusableKey | None = None  # with Verdict.KEY_UNUSABLE: what `reason` says, as values to compose from
 
-
-UNUSABLE_LEAD = "approved key cannot be used: "
-XRAY_WHERE, SPANS_WHERE = "X-Ray currently: ", "spans: "
-
-
-def _unusable(problem: str, where: str, state: str) -> str:
-    return f"{UNUSABLE_LEAD}{problem} ({where}{state})"
-
-
-def merge_unusable(xray_reason: str, spans_reason: str) -> str | None:
-    """Both stores' "approved key cannot be used" reasons as one, when they name the same problem: the problem once,
-    then where each store stands. None when they are not two such reasons about the same problem."""
-    problem, found, xray_state = xray_reason.partition(f" ({XRAY_WHERE}")
-    spans_problem, spans_found, spans_state = spans_reason.partition(f" ({SPANS_WHERE}")
-    if not (found and spans_found and problem == spans_problem and problem.startswith(UNUSABLE_LEAD)):
-        return None
-    return f"{problem} ({XRAY_WHERE}{xray_state[:-1]}; {SPANS_WHERE}{spans_state[:-1]})"
+    @classmethod
+    def key_unusable(cls, problem: str, state: EncryptionState | SpansState) -> Assessment:
+        unusable = UnusableKey(problem, state)
+        return cls(Verdict.KEY_UNUSABLE, unusable.reason, unusable=unusable)
 
 
 def needs_current_key_details(state: EncryptionState, approved_arn: str | None, account: str) -> bool:
@@ -86,7 +106,7 @@ def classify(
     """
     reason = approved.unusable_reason
     if reason is not None:
-        return Assessment(Verdict.KEY_UNUSABLE, _unusable(reason, XRAY_WHERE, state.describe()))
+        return Assessment.key_unusable(reason, state)
     assert isinstance(approved, KeyInfo)
     if state.type is EncryptionType.NONE:
         return Assessment(Verdict.DRIFT_NONE, "X-Ray uses the AWS-owned key (Type NONE)")
@@ -111,7 +131,7 @@ def classify_spans(spans: SpansState, approved: KeyInfo | MissingKey) -> Assessm
         return Assessment(Verdict.COMPLIANT, "Transaction Search is not offered in this region: spans stay in X-Ray")
     reason = approved.unusable_reason
     if reason is not None:
-        return Assessment(Verdict.KEY_UNUSABLE, _unusable(reason, SPANS_WHERE, spans.describe()))
+        return Assessment.key_unusable(reason, spans)
     assert isinstance(approved, KeyInfo)
     in_use = spans.destination is SpansDestination.CLOUDWATCH_LOGS
     if not spans.group_read or not spans.group_exists:

@@ -381,6 +381,7 @@ class Responder:
             template,
             verdict=assessment.verdict,
             reason=assessment.reason,
+            unusable=assessment.unusable,
             before=before,
             after=state,
             approved_key_arn=_arn(approved),
@@ -424,7 +425,9 @@ class Responder:
             action = Action.REVERT
         if action is not Action.REVERT:
             outcome = Outcome.COMPLIANT if action is Action.NOTHING else Outcome.ALERTED
-            return SpansFinding(assessment.verdict, assessment.reason, outcome, before, state)
+            return SpansFinding(
+                assessment.verdict, assessment.reason, outcome, before, state, unusable=assessment.unusable
+            )
         assert isinstance(approved, KeyInfo)
         try:
             store.associate(approved.arn)

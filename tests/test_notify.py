@@ -27,6 +27,7 @@ from chalicelib.events import parse_change
 from chalicelib.findings import SCHEMA, Finding, KeyFinding, SpansFinding
 from chalicelib.log import emit
 from chalicelib.notify import MESSAGE_BUDGET, digest_message, finding_message, render_chatbot, render_email
+from chalicelib.policy import UnusableKey
 from chalicelib.storm import StormVerdict, SuppressedDrift
 from chalicelib.text import safe_text
 from tests.conftest import load_event
@@ -425,14 +426,18 @@ def _disabled_key_alert() -> Finding:
     cloudwatch = SpansState(SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=True, key_arn=KEY)
     xray = EncryptionState(EncryptionType.KMS, EncryptionStatus.ACTIVE, KEY)
     unusable = f"approved key cannot be used: key state is Disabled (spans: {cloudwatch.describe()})"
+    spans_unusable = UnusableKey("key state is Disabled", cloudwatch)
     return _finding(
         verdict=Verdict.KEY_UNUSABLE,
         reason=f"approved key cannot be used: key state is Disabled (X-Ray currently: {xray.describe()})",
+        unusable=UnusableKey("key state is Disabled", xray),
         outcome=Outcome.ALERTED,
         before=xray,
         after=xray,
         detail="",
-        spans=SpansFinding(Verdict.KEY_UNUSABLE, unusable, Outcome.ALERTED, cloudwatch, cloudwatch),
+        spans=SpansFinding(
+            Verdict.KEY_UNUSABLE, unusable, Outcome.ALERTED, cloudwatch, cloudwatch, unusable=spans_unusable
+        ),
         key=KeyFinding(
             KEY,
             "Disabled",
@@ -485,3 +490,81 @@ def test_a_disabled_key_chat_notification_says_the_finding_once() -> None:
     assert f"*Key:* `{KEY}` key state Disabled" in description
     assert description.count(KEY) == 2  # the bold finding and the Key: line (the commands are nextSteps)
     assert "X-Ray in this region uses this key." in description
+
+
+XRAY_NONE = EncryptionState(EncryptionType.NONE, EncryptionStatus.ACTIVE)
+SPANS_UNENCRYPTED = SpansState(SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=True)
+
+
+def _unusable_in_both(xray_problem: str, spans_problem: str, **changes: object) -> Finding:
+    """A region whose two stores each report the approved key unusable, as the pipeline builds it."""
+    xray, spans = UnusableKey(xray_problem, XRAY_NONE), UnusableKey(spans_problem, SPANS_UNENCRYPTED)
+    spans_part = SpansFinding(
+        Verdict.KEY_UNUSABLE, spans.reason, Outcome.ALERTED, SPANS_UNENCRYPTED, SPANS_UNENCRYPTED, unusable=spans
+    )
+    fields: dict[str, object] = {
+        "verdict": Verdict.KEY_UNUSABLE,
+        "reason": xray.reason,
+        "unusable": xray,
+        "outcome": Outcome.ALERTED,
+        "after": XRAY_NONE,
+        "detail": "",
+        "spans": spans_part,
+    }
+    return _finding(**(fields | changes))
+
+
+def test_an_unusable_key_both_stores_report_is_one_fact_naming_the_problem_once() -> None:
+    finding = _unusable_in_both("key state is Disabled", "key state is Disabled")
+
+    assert finding.facts() == (
+        "approved key cannot be used: key state is Disabled (X-Ray currently: NONE (AWS-owned key), ACTIVE; "
+        "spans: destination CloudWatchLogs (ACTIVE), aws/spans without a KMS key)",
+    )
+
+
+def test_stores_reporting_different_problems_are_two_facts() -> None:
+    finding = _unusable_in_both("key state is Disabled", "key state is PendingDeletion")
+
+    assert finding.facts() == (
+        "approved key cannot be used: key state is Disabled (X-Ray currently: NONE (AWS-owned key), ACTIVE)",
+        "approved key cannot be used: key state is PendingDeletion "
+        "(spans: destination CloudWatchLogs (ACTIVE), aws/spans without a KMS key)",
+    )
+
+
+def test_a_detail_line_is_the_first_fact_and_the_spans_reason_the_second() -> None:
+    finding = _unusable_in_both("key state is Disabled", "key state is Disabled", detail="still UPDATING after 60s")
+
+    assert finding.facts() == (
+        "still UPDATING after 60s",
+        "approved key cannot be used: key state is Disabled "
+        "(spans: destination CloudWatchLogs (ACTIVE), aws/spans without a KMS key)",
+    )
+
+
+def test_facts_merge_on_the_findings_unusable_fields_not_on_the_wording_of_their_reasons() -> None:
+    finding = _unusable_in_both("key state is Disabled", "key state is Disabled")
+    assert finding.spans is not None
+    worded_only = dataclasses.replace(finding, unusable=None, spans=dataclasses.replace(finding.spans, unusable=None))
+
+    assert worded_only.facts() == (finding.reason, finding.spans.reason)
+
+
+def test_the_spans_line_says_where_spans_were_found_when_the_unusable_key_was_judged_on_a_later_read() -> None:
+    # An event that waited for X-Ray to create aws/spans: judged on the later read, so the first one is news.
+    found = SpansState(SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=False)
+    finding = _unusable_in_both("key state is Disabled", "key state is Disabled")
+    assert finding.spans is not None
+    waited = dataclasses.replace(finding, spans=dataclasses.replace(finding.spans, before=found))
+
+    def after_spans(email: str) -> list[str]:
+        lines = email.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("Spans:"))
+        return lines[start + 1 : start + 3]
+
+    assert after_spans(render_email(finding))[0] == "          key-unusable, alerted"
+    assert after_spans(render_email(waited)) == [
+        "          found: destination CloudWatchLogs (ACTIVE), aws/spans not created yet; key-unusable, alerted",
+        "          now: destination CloudWatchLogs (ACTIVE), aws/spans without a KMS key",
+    ]

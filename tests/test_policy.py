@@ -18,10 +18,22 @@ from chalicelib.domain import (
     MissingKey,
     Mode,
     Outcome,
+    SpansDestination,
+    SpansState,
     UnreadKey,
     Verdict,
 )
-from chalicelib.policy import classify, decide, is_exempt, is_own_echo, needs_current_key_details, severity
+from chalicelib.policy import (
+    UnusableKey,
+    classify,
+    classify_spans,
+    decide,
+    is_exempt,
+    is_own_echo,
+    needs_current_key_details,
+    severity,
+    unusable_in_both,
+)
 
 APPROVED = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-4333-8444-555555555555"
 OTHER = "arn:aws:kms:eu-west-1:222222222222:key/99999999-2222-4333-8444-555555555555"
@@ -99,6 +111,44 @@ def test_classify(
     assessment = classify(state, approved, current, require_cmk=require_cmk, account="222222222222")
     assert assessment.verdict is verdict
     assert assessment.reason
+    assert (assessment.unusable is not None) is (verdict is Verdict.KEY_UNUSABLE)
+
+
+DISABLED = KeyInfo(APPROVED, "Disabled", "CUSTOMER", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+SPANS_ON_APPROVED = SpansState(
+    SpansDestination.CLOUDWATCH_LOGS, "ACTIVE", group_read=True, group_exists=True, key_arn=APPROVED
+)
+
+
+def test_an_unusable_approved_key_is_assessed_as_its_problem_and_where_each_store_stands() -> None:
+    xray = classify(ON_APPROVED, DISABLED, None, require_cmk=True, account="222222222222")
+    spans = classify_spans(SPANS_ON_APPROVED, MissingKey("alias/xray-encryption"))
+
+    assert xray.unusable == UnusableKey("key state is Disabled", ON_APPROVED)
+    assert (
+        xray.reason == f"approved key cannot be used: key state is Disabled (X-Ray currently: KMS {APPROVED}, ACTIVE)"
+    )
+    assert spans.unusable == UnusableKey("key alias/xray-encryption does not exist", SPANS_ON_APPROVED)
+    assert spans.reason == (
+        "approved key cannot be used: key alias/xray-encryption does not exist "
+        f"(spans: destination CloudWatchLogs (ACTIVE), aws/spans on {APPROVED})"
+    )
+
+
+def test_both_stores_reporting_the_same_problem_read_as_one_reason_naming_it_once() -> None:
+    xray, spans = UnusableKey("key state is Disabled", NONE), UnusableKey("key state is Disabled", SPANS_ON_APPROVED)
+
+    assert unusable_in_both(xray, spans) == (
+        "approved key cannot be used: key state is Disabled (X-Ray currently: NONE (AWS-owned key), ACTIVE; "
+        f"spans: destination CloudWatchLogs (ACTIVE), aws/spans on {APPROVED})"
+    )
+
+
+def test_stores_reporting_different_problems_have_no_one_reason() -> None:
+    xray = UnusableKey("key state is Disabled", NONE)
+    spans = UnusableKey("key state is PendingDeletion", SPANS_ON_APPROVED)
+
+    assert unusable_in_both(xray, spans) is None
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ def test_classify_spans(spans: SpansState, approved: KeyInfo | MissingKey, verdi
     assessment = classify_spans(spans, approved)
     assert (assessment.verdict, assessment.fix_dormant) == (verdict, fix_dormant)
     assert assessment.reason
+    assert (assessment.unusable is not None) is (verdict is Verdict.KEY_UNUSABLE)
 
 
 def _matches(event: dict[str, Any]) -> bool:
