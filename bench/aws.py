@@ -120,7 +120,9 @@ def warm_responder(aws: LocalAWSProcess, clock: SteppedClock) -> Responder:
     world.create_key(MEMBER, MEMBER_REGION)
     world.put(MEMBER, MEMBER_REGION, Type="KMS", KeyId=APPROVED_ALIAS)
     settings = Settings.from_env(guard_env(XRAY_GUARD_MODE="revert"))
-    clients = ClientFactory(settings.member_role, base=world.code_session(), home_account=CENTRAL)
+    clients = ClientFactory(
+        settings.member_role, base=world.code_session(), members=world.code_member_session(), home_account=CENTRAL
+    )
     responder = Responder(settings, clients, clock=clock.monotonic)
     responder.on_event(load_event(COMPLIANT_EVENT))
     return responder

@@ -296,11 +296,10 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
     # with --fix and XRAY_GUARD_FIX_KEY_ROTATION=true.
     book = posture_book(responder, fix_rotation=args.fix and settings.fix_key_rotation, foreign_keys=True)
     rows: list[dict[str, Any]] = []
-    with fewer_collections() as collect:
+    with fewer_collections():
         for n, (account, account_rows) in enumerate(check_accounts(responder, accounts, args.parallel, book), 1):
             rows += [provenance.stamp(r) for r in account_rows]
             print(f"[{n}/{len(accounts)}] {account}: checked", file=err, flush=True)
-            collect()  # the account's clients are released: free their cycles now (chalicelib.gc_tuning)
     return report(rows, args, out, err, provenance)
 
 

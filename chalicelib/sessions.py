@@ -1,4 +1,5 @@
-"""The one place that builds AWS clients: standard retries, the user-agent marker, and an assume-role cache.
+"""The one place that builds AWS clients: standard retries, the user-agent marker, an assume-role cache, and one
+client per region and service shared by every member account.
 
 Endpoints come from the standard AWS_ENDPOINT_URL variable (botocore reads it), nothing custom.
 """
@@ -12,6 +13,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import botocore.credentials
@@ -81,23 +83,152 @@ def _record_call(model: Any, **_: Any) -> None:
 
 @dataclass(frozen=True)
 class _Credentials:
+    account: str
     access_key: str
     secret_key: str
     token: str
     expires_at: float
 
 
+class NotActingError(RuntimeError):
+    """A member client signed a request outside a call made for an account (a bug in the caller, never AWS's)."""
+
+
+# The member account a thread acts for during one call through a _MemberClient, as its assumed-role credentials.
+_acting: ContextVar[_Credentials | None] = ContextVar("xray_guard_acting", default=None)
+_ACTING_METHOD = "custom-xray-guard-member-account"
+
+
+class _ActingCredentials(botocore.credentials.Credentials):
+    """The credentials object of every shared member client: the credentials of the account the calling thread acts
+    for, read when botocore signs a request.
+
+    botocore asks a client's credentials object for frozen credentials each time it signs a request, in the thread
+    making the call (`RequestSigner.get_auth_instance` in botocore/signers.py: `credentials.get_frozen_credentials()`;
+    refreshable credentials refresh through this same call). So one client per region and service can serve every
+    member account, each call signed as the account its `_MemberClient` is for. Outside such a call no account is
+    set, and signing fails instead of guessing one.
+
+    `account_id` (the attribute) stays None: it feeds account-based endpoints, which only DynamoDB uses
+    (botocore/args.py, EPRBuiltins.ACCOUNT_ID), and member accounts are never called for DynamoDB.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", "", method=_ACTING_METHOD)
+
+    def get_frozen_credentials(self) -> botocore.credentials.ReadOnlyCredentials:
+        acting = _acting.get()
+        if acting is None:
+            raise NotActingError("a shared member client was called outside an account's call: nothing is signed")
+        return botocore.credentials.ReadOnlyCredentials(
+            acting.access_key, acting.secret_key, acting.token, acting.account
+        )
+
+
+class _ActingProvider(botocore.credentials.CredentialProvider):
+    METHOD = _ACTING_METHOD
+    CANONICAL_NAME = _ACTING_METHOD
+
+    def load(self) -> _ActingCredentials:
+        return _ActingCredentials()
+
+
+def _as_member_session(session: botocore.session.Session) -> botocore.session.Session:
+    """The session, its clients signing as the account the calling thread acts for (see _ActingCredentials). It
+    must be new or already such a session: credentials it resolved before would be used instead."""
+    session.register_component(
+        "credential_provider", botocore.credentials.CredentialResolver(providers=[_ActingProvider()])
+    )
+    if not isinstance(session.get_credentials(), _ActingCredentials):
+        raise ValueError("the members session already has credentials of its own: pass a new session")
+    return session
+
+
+def _session_like(base: botocore.session.Session) -> botocore.session.Session:
+    """A new session configured as `base`, for the member clients: the environment-bound kind is rebuilt from its
+    environment; any other must be given (ClientFactory's `members`)."""
+    if isinstance(base, _EnvSession):
+        return _EnvSession(base.env)
+    raise TypeError("ClientFactory(base=...): also pass members=, a new session configured like base")
+
+
+class _MemberClient:
+    """One member account's client: the region's shared client for the service, every call made as the account.
+
+    Attribute access is the shared client's (`meta`, `exceptions`, the operations); each operation, paginator and
+    waiter call runs with the account's current credentials (`credentials()`: assumed again when near expiry), set
+    for the duration of that call in the calling thread only, so threads acting for different accounts at once
+    never see each other's."""
+
+    def __init__(self, shared: Any, credentials: Callable[[], _Credentials]) -> None:
+        self._shared = shared
+        self._credentials = credentials
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._shared, name)
+        if name == "get_paginator":
+            return partial(self._as_account, lambda operation: _MemberPaginator(attribute(operation), self._as_account))
+        if name == "get_waiter":
+            return partial(self._as_account, lambda waiter: _Bound(attribute(waiter), self._as_account))
+        if not callable(attribute):
+            return attribute
+        return partial(self._as_account, attribute)
+
+    def close(self) -> None:
+        """Nothing to close: the shared client stays open for the other accounts (the factory owns it)."""
+
+    def _as_account(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        token = _acting.set(self._credentials())
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _acting.reset(token)
+
+
+class _Bound:
+    """An object whose every method runs as the member client's account (a waiter)."""
+
+    def __init__(self, inner: Any, as_account: Callable[..., Any]) -> None:
+        self._inner, self._as_account = inner, as_account
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        return partial(self._as_account, attribute) if callable(attribute) else attribute
+
+
+class _MemberPaginator:
+    """A member client's paginator. `paginate` returns every page at once (a list): botocore's page iterator calls
+    AWS as it is iterated, which could be after the account's call has ended."""
+
+    def __init__(self, inner: Any, as_account: Callable[..., Any]) -> None:
+        self._inner, self._as_account = inner, as_account
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        pages: list[dict[str, Any]] = self._as_account(lambda: list(self._inner.paginate(**kwargs)))
+        return pages
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class ClientFactory:
     """Clients per (account, region), assuming `member_role` in accounts other than the home account.
 
-    Assumed-role credentials are cached per account until five minutes before they expire; clients are cached per
-    account, region and service until `release(account)`, which an audit or sweep calls when it is done with an
-    account, so that memory does not grow with the number of accounts. Thread-safe: regions and accounts are
-    checked concurrently, and clients are built concurrently too (one build per key; see `_make`).
+    Assumed-role credentials are cached per account until five minutes before they expire. The home account's
+    clients are its own, one per region and service. Member accounts share one client per region and service, built
+    on the `members` session, and each account gets a light `_MemberClient` over it that makes every call as that
+    account (see `_ActingCredentials`): an organization's thousandth account costs an AssumeRole and its calls, not
+    another ~70 client builds. `release(account)`, which an audit or sweep calls when it is done with an account,
+    forgets its credentials and wrappers, so memory does not grow with the number of accounts. Thread-safe: regions
+    and accounts are checked concurrently, and clients are built concurrently too (one build per key; see `_make`).
 
     Adapters that may never call AWS take a client as a zero-argument function,
     `functools.partial(clients.logs, account, region)`: no client is built until one is needed (a cold start that
     never counts a drift pays for no DynamoDB client), and asking again is a look-up in this factory's cache.
+
+    `base` None: botocore's default session (the process environment), and another for `members`. An
+    environment-bound session (`session_from_env`) gets its `members` session from the same environment; any other
+    `base` needs `members`: a new session configured like it.
     """
 
     def __init__(
@@ -105,12 +236,17 @@ class ClientFactory:
         member_role: str,
         *,
         base: botocore.session.Session | None = None,
+        members: botocore.session.Session | None = None,
         region: str | None = None,
         home_account: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         # botocore directly, not boto3: boto3 would add s3transfer and its imports to every cold start.
-        self._base = base or _with_shared_loader(botocore.session.get_session())
+        if base is None:
+            base = _with_shared_loader(botocore.session.get_session())
+            members = members or _with_shared_loader(botocore.session.get_session())
+        self._base = base
+        self._members = _as_member_session(members or _session_like(base))
         self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
         self._member_role = member_role
         self._home_account = home_account
@@ -118,9 +254,12 @@ class ClientFactory:
         self._clock = clock
         self._lock = threading.Lock()  # guards the dictionaries below; never held while AWS or botocore works
         self._home_lock = threading.Lock()  # clients on the base session's own credentials are built one by one
-        self._warm = threading.Event()
+        self._members_lock = threading.Lock()  # the members session's first client is built alone
+        self._members_warm = threading.Event()
         self._builds = threading.BoundedSemaphore(BUILDS_AT_ONCE)
         self._credentials: dict[str, _Credentials] = {}
+        # Home clients and members' wrappers by (account, region, service); shared member clients by
+        # (_SHARED, region, service).
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._building: dict[tuple[str, str, str], Future[Any]] = {}
 
@@ -139,7 +278,7 @@ class ClientFactory:
     def _identity(self) -> tuple[str, str]:
         """The base session's account and ARN: one sts:GetCallerIdentity per factory, kept."""
         if self._caller is None:
-            sts = self._make("sts", self._region, None)
+            sts = self._make("sts", self._region, self._base)
             identity = _call("sts", "GetCallerIdentity", sts.get_caller_identity)
             self._caller = (identity["Account"], identity["Arn"])
         return self._caller
@@ -164,11 +303,11 @@ class ClientFactory:
         self._session(account)
 
     def release(self, account: str) -> None:
-        """Forget the account's clients and assumed-role credentials and close the clients' connections.
+        """Forget the account's credentials and clients.
 
-        For callers done with an account (the audit and the sweep, after its last region). A later request for
-        the account assumes the role again. A client still in use elsewhere keeps working (closing only drops
-        its idle connections), but is no longer shared.
+        For callers done with an account (the audit and the sweep, after its last region). A later request for the
+        account assumes the role again (so does a call through a client kept from before). Releasing the home account
+        closes its clients' connections; a member account's calls share clients that stay open for the others.
         """
         with self._lock:
             keys = [key for key in self._clients if key[0] == account]
@@ -236,8 +375,21 @@ class ClientFactory:
         return client
 
     def _client(self, account: str, region: str, service: str) -> Any:
-        credentials = self._session(account)
+        if account == self.home_account():
+            return self._cached((account, region, service), lambda: self._make(service, region, self._base))
+        self._session(account)  # assume the role now: an unreachable account fails when asked for a client
         key = (account, region, service)
+        with self._lock:
+            member = self._clients.get(key)
+        if member is None:
+            shared = self._cached((_SHARED, region, service), lambda: self._make(service, region, self._members))
+            member = _MemberClient(shared, partial(self._current, account))
+            with self._lock:
+                member = self._clients.setdefault(key, member)
+        return member
+
+    def _cached(self, key: tuple[str, str, str], build: Callable[[], Any]) -> Any:
+        """The client kept under `key`, built once: threads asking while it is built wait for it and share it."""
         with self._lock:
             client = self._clients.get(key)
             if client is not None:
@@ -249,7 +401,7 @@ class ClientFactory:
         if not building:
             return pending.result()  # another thread is building this very client: share it
         try:
-            client = self._make(service, region, credentials)
+            client = build()
         except BaseException as e:
             with self._lock:
                 del self._building[key]
@@ -257,11 +409,14 @@ class ClientFactory:
             raise
         with self._lock:
             del self._building[key]
-            # Keep it only if its credentials are still the account's (a refresh drops the old ones' clients).
-            if credentials is None or self._credentials.get(account) is credentials:
-                self._clients[key] = client
+            self._clients[key] = client
         pending.set_result(client)
         return client
+
+    def _current(self, account: str) -> _Credentials:
+        credentials = self._session(account)
+        assert credentials is not None  # a member account's, never the home account's
+        return credentials
 
     def _session(self, account: str) -> _Credentials | None:
         """Credentials for the account: None for the home account (the base session's own)."""
@@ -274,8 +429,6 @@ class ClientFactory:
         fresh = self._assume(account)
         with self._lock:
             self._credentials[account] = fresh
-            # Clients hold the old credentials: drop them with the credentials they came from.
-            self._clients = {k: v for k, v in self._clients.items() if k[0] != account}
         return fresh
 
     def _assume(self, account: str) -> _Credentials:
@@ -288,40 +441,42 @@ class ClientFactory:
         )
         creds = response["Credentials"]
         return _Credentials(
-            creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"], creds["Expiration"].timestamp()
+            account,
+            creds["AccessKeyId"],
+            creds["SecretAccessKey"],
+            creds["SessionToken"],
+            creds["Expiration"].timestamp(),
         )
 
-    def _make(self, service: str, region: str, credentials: _Credentials | None) -> Any:
-        """A new client from the base session; at most BUILDS_AT_ONCE are built at the same time.
+    def _make(self, service: str, region: str, session: botocore.session.Session) -> Any:
+        """A new client from the base session (the home account's) or the members session; at most BUILDS_AT_ONCE
+        are built at the same time.
 
-        botocore does not document `Session.create_client` as thread-safe: the session sets up its components
-        (endpoint resolver, credential provider, ...) lazily, on the first client. So the first client is built
-        alone, and so is every client on the base session's own credentials (resolving them may run a credential
-        process or an SSO refresh). Later clients with explicit (assumed-role) credentials are built concurrently:
-        what they share then is read-only, except the user-agent feature list, which only feeds AWS's SDK metrics.
+        botocore does not document `Session.create_client` as thread-safe: a session sets up its components
+        (endpoint resolver, credential provider, ...) lazily, on its first client. So each session's first client
+        is built alone, and so is every client on the base session's own credentials (resolving them may run a
+        credential process or an SSO refresh). Later member clients are built concurrently: what they share then is
+        read-only, except the user-agent feature list, which only feeds AWS's SDK metrics.
         """
-        if not self._warm.is_set():
-            with self._home_lock:
-                client = self._create(service, region, credentials)
-                self._warm.set()
-                return client
+        if session is self._base:
+            with self._builds, self._home_lock:
+                return self._create(session, service, region)
+        if not self._members_warm.is_set():
+            with self._members_lock:
+                if not self._members_warm.is_set():
+                    client = self._create(session, service, region)
+                    self._members_warm.set()
+                    return client
         with self._builds:
-            if credentials is None:
-                with self._home_lock:
-                    return self._create(service, region, credentials)
-            return self._create(service, region, credentials)
+            return self._create(session, service, region)
 
-    def _create(self, service: str, region: str, credentials: _Credentials | None) -> Any:
-        client = self._base.create_client(
-            service,
-            region_name=region,
-            config=CLIENT_CONFIG,
-            aws_access_key_id=credentials.access_key if credentials else None,
-            aws_secret_access_key=credentials.secret_key if credentials else None,
-            aws_session_token=credentials.token if credentials else None,
-        )
+    def _create(self, session: botocore.session.Session, service: str, region: str) -> Any:
+        client = session.create_client(service, region_name=region, config=CLIENT_CONFIG)
         client.meta.events.register("before-call", _record_call)
         return client
+
+
+_SHARED = "shared"  # the account part of a shared member client's key (no account id is a word)
 
 
 def _call(service: str, operation: str, fn: Callable[[], Any]) -> Any:
@@ -390,6 +545,10 @@ class _EnvSession(botocore.session.Session):
             store.set_config_provider(name, chain)
         self.register_component("credential_provider", self._env_credential_resolver())
         _with_shared_loader(self)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._env
 
     def _env_credential_resolver(self) -> botocore.credentials.CredentialResolver:
         resolver = botocore.credentials.create_credential_resolver(self)

@@ -131,7 +131,7 @@ def local_session(
     endpoint_url: str | None,
     *,
     region: str = HOME_REGION,
-    access_key: str = OFFLINE_KEY,
+    access_key: str | None = OFFLINE_KEY,
     secret_key: str = OFFLINE_SECRET,
     token: str | None = None,
     session: botocore.session.Session | None = None,
@@ -139,7 +139,8 @@ def local_session(
     """A botocore session that talks to `endpoint_url` with the given credentials, ignoring the process
     environment's AWS configuration (profile, config and credentials files, endpoint URLs). With `endpoint_url`
     None, each client names its endpoint itself (``create_client(..., endpoint_url=...)``). `session`: set up this
-    new, unused session (e.g. of a subclass) instead of a plain one."""
+    new, unused session (e.g. of a subclass) instead of a plain one. `access_key` None: no credentials of its own
+    (the code under test gives it its credential provider: ``ClientFactory(members=...)``)."""
     session = session or botocore.session.Session()
     session.register_component("data_loader", shared_loader())
     # Session variables are overridden through the session (its instance variables come first in every lookup
@@ -151,19 +152,21 @@ def local_session(
     store = session.get_component("config_store")
     store.set_config_variable("profile", None)  # None in the store itself: AWS_PROFILE would come next in the chain
     store.set_config_variable("endpoint_url", endpoint_url)  # None: no configured endpoint at all
-    session.set_credentials(access_key, secret_key, token)
+    if access_key is not None:
+        session.set_credentials(access_key, secret_key, token)
     return session
 
 
 class _Shared:
     """What every world on one emulator shares for the whole process: one botocore session for the people's
-    clients, the central team's clients (their offline credentials outlive every reset), and one session for code
+    clients, the central team's clients (their offline credentials outlive every reset), and two sessions for code
     under test. A botocore session costs ~14 ms to set up and ~8 ms more for its first client; a further client on
     it ~4 ms."""
 
     def __init__(self, endpoint_url: str) -> None:
         self.people = local_session(endpoint_url)
         self.code = local_session(endpoint_url)
+        self.members = local_session(endpoint_url, access_key=None)
         self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
         self.central: dict[tuple[str, str], Any] = {}
 
@@ -244,6 +247,11 @@ class LocalWorld:
         from (``ClientFactory(base=...)``): one per emulator, shared by every responder of the process, never used
         for the world's own clients."""
         return _shared(self.endpoint_url).code
+
+    def code_member_session(self) -> botocore.session.Session:
+        """The session beside `code_session` on which code under test builds the clients it shares among member
+        accounts (``ClientFactory(members=...)``), with no credentials of its own."""
+        return _shared(self.endpoint_url).members
 
     def client(self, service: str, account: str = CENTRAL, region: str = HOME_REGION) -> Any:
         """The kept client of this person (central team or the account's administrator) for a service/region.

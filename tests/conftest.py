@@ -83,7 +83,9 @@ class World(LocalWorld):
         values = {"XRAY_GUARD_KMS_KEY": APPROVED_ALIAS, "XRAY_GUARD_TOPIC_ARN": topic, "XRAY_GUARD_MODE": "revert"}
         values.update(env)
         settings = Settings.from_env(values)
-        clients = ClientFactory(settings.member_role, base=self.code_session(), home_account=CENTRAL)
+        clients = ClientFactory(
+            settings.member_role, base=self.code_session(), members=self.code_member_session(), home_account=CENTRAL
+        )
         return Responder(settings, clients, sleep=self.time.sleep, clock=self.time.monotonic)
 
     def sweep(self, accounts: str, regions: str, **env: str) -> SweepRun:

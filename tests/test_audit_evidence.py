@@ -151,7 +151,9 @@ def test_the_provenance_cells_go_through_the_csv_escaping() -> None:
 
 
 def test_the_caller_arn_is_asked_once_and_a_given_home_account_stays(world: World) -> None:
-    clients = ClientFactory("XRayGuardMember", base=world.code_session(), home_account=MEMBER)
+    clients = ClientFactory(
+        "XRayGuardMember", base=world.code_session(), members=world.code_member_session(), home_account=MEMBER
+    )
     world.aws.app.calls.clear()
 
     arns = {clients.caller_arn(), clients.caller_arn()}

@@ -5,6 +5,7 @@ accounts in a bounded pool with its rows in account order."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -13,7 +14,7 @@ import botocore.session
 import pytest
 
 from chalicelib import cli
-from chalicelib.sessions import BUILDS_AT_ONCE, ClientFactory
+from chalicelib.sessions import BUILDS_AT_ONCE, ClientFactory, NotActingError
 from chalicelib.sweep import Sweeper, SweepStore, check_account
 from localaws.world import local_session
 from tests.conftest import APPROVED_ALIAS, CENTRAL, MEMBER, World
@@ -22,8 +23,8 @@ REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2")
 OTHER = "333333333333"
 
 
-class CountingSession(botocore.session.Session):
-    """A botocore session that counts the clients being built at the same time.
+class Builds:
+    """Counts the clients being built at the same time, on any of the sessions sharing it.
 
     After `expect(builds, together)`, a build waits (on a condition, never a sleep) until `together` builds, or all
     the expected ones still unfinished, are under way: builds that can overlap do overlap, however the threads are
@@ -31,8 +32,7 @@ class CountingSession(botocore.session.Session):
     hanging). Without `expect`, nothing is held back."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._changed = threading.Condition()
+        self.changed = threading.Condition()
         self.together, self.left, self.patience = 1, 0, 0.0
         self.active = 0
         self.most_at_once = 0
@@ -40,29 +40,39 @@ class CountingSession(botocore.session.Session):
 
     def expect(self, builds: int, together: int, patience: float = 10.0) -> None:
         """Count anew: `builds` clients are about to be built, each held until `together` are under way."""
-        with self._changed:
+        with self.changed:
             self.together, self.left, self.patience, self.most_at_once = together, builds, patience, 0
 
+
+class CountingSession(botocore.session.Session):
+    """A botocore session whose client builds `Builds` counts."""
+
+    def __init__(self, builds: Builds) -> None:
+        super().__init__()
+        self.builds = builds
+
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
-        with self._changed:
-            self.active += 1
-            self.most_at_once = max(self.most_at_once, self.active)
-            self._changed.notify_all()
-            self._changed.wait_for(lambda: self.active >= min(self.together, self.left), timeout=self.patience)
+        builds = self.builds
+        with builds.changed:
+            builds.active += 1
+            builds.most_at_once = max(builds.most_at_once, builds.active)
+            builds.changed.notify_all()
+            builds.changed.wait_for(lambda: builds.active >= min(builds.together, builds.left), timeout=builds.patience)
         try:
             return super().create_client(*args, **kwargs)
         finally:
-            with self._changed:
-                self.active -= 1
-                self.left -= 1
-                self.built.append((str(args[0]), str(kwargs.get("region_name"))))
-                self._changed.notify_all()
+            with builds.changed:
+                builds.active -= 1
+                builds.left -= 1
+                builds.built.append((str(args[0]), str(kwargs.get("region_name"))))
+                builds.changed.notify_all()
 
 
-def counting_factory(world: World) -> tuple[ClientFactory, CountingSession]:
-    session = CountingSession()
-    local_session(world.aws.endpoint_url, session=session)
-    return ClientFactory("XRayGuardMember", base=session, home_account=CENTRAL), session
+def counting_factory(world: World) -> tuple[ClientFactory, Builds]:
+    builds = Builds()
+    base = local_session(world.aws.endpoint_url, session=CountingSession(builds))
+    members = local_session(world.aws.endpoint_url, access_key=None, session=CountingSession(builds))
+    return ClientFactory("XRayGuardMember", base=base, members=members, home_account=CENTRAL), builds
 
 
 def assume_roles(world: World) -> int:
@@ -83,6 +93,67 @@ def test_release_forgets_the_accounts_clients_and_credentials(world: World) -> N
     assert assume_roles(world) == 3  # MEMBER, OTHER, MEMBER again
     assert first.get_encryption_config()["EncryptionConfig"]["Type"] == "NONE"  # a released client still works
     assert again.get_encryption_config()["EncryptionConfig"]["Type"] == "NONE"
+
+
+def test_member_accounts_share_one_client_per_region_and_service_each_call_made_as_its_account(
+    world: World,
+) -> None:
+    accounts = (MEMBER, OTHER, "444444444444")
+    for n, account in enumerate(accounts):
+        world.create_key(account, "eu-west-1")
+        if n != 1:
+            world.put(account, "eu-west-1", Type="KMS", KeyId=APPROVED_ALIAS)  # OTHER keeps AWS's default (NONE)
+    factory, builds = counting_factory(world)
+    before = len(world.calls())
+
+    # Many threads at once, the accounts' calls interleaved on the one shared client.
+    with ThreadPoolExecutor(6) as pool:
+        seen = list(
+            pool.map(
+                lambda account: (account, factory.xray(account, "eu-west-1").get_encryption_config()),
+                accounts * 8,
+            )
+        )
+
+    assert builds.built.count(("xray", "eu-west-1")) == 1
+    assert len({id(factory.xray(a, "eu-west-1")) for a in accounts}) == len(accounts)  # a wrapper per account
+    for account, answer in seen:
+        expected = "NONE" if account == OTHER else "KMS"
+        assert answer["EncryptionConfig"]["Type"] == expected, account
+    signed_as = Counter(c["account"] for c in world.calls()[before:] if c["operation"] == "GetEncryptionConfig")
+    assert signed_as == dict.fromkeys(accounts, 8)
+
+
+def test_a_members_client_pages_and_waits_as_its_account(world: World) -> None:
+    world.create_key(OTHER, "eu-west-1", alias="alias/only-in-other")
+    factory, _ = counting_factory(world)
+
+    aliases = [
+        alias["AliasName"]
+        for page in factory.kms(OTHER, "eu-west-1").get_paginator("list_aliases").paginate()
+        for alias in page["Aliases"]
+    ]
+    mine = factory.kms(MEMBER, "eu-west-1").get_paginator("list_aliases").paginate()
+
+    assert "alias/only-in-other" in aliases
+    assert "alias/only-in-other" not in [alias["AliasName"] for page in mine for alias in page["Aliases"]]
+
+
+def test_the_shared_clients_sign_nothing_outside_an_accounts_call(world: World) -> None:
+    members = local_session(world.aws.endpoint_url, access_key=None)
+    ClientFactory("XRayGuardMember", base=world.code_session(), members=members, home_account=CENTRAL)
+    raw: Any = members.create_client("xray", region_name="eu-west-1")
+    before = len(world.calls())
+
+    with pytest.raises(NotActingError):
+        raw.get_encryption_config()
+
+    assert world.calls()[before:] == []
+
+
+def test_a_members_session_with_credentials_of_its_own_is_refused(world: World) -> None:
+    with pytest.raises(ValueError, match="credentials of its own"):
+        ClientFactory("XRayGuardMember", base=world.code_session(), members=local_session(world.aws.endpoint_url))
 
 
 def test_one_client_per_key_even_when_many_threads_ask_at_once(world: World) -> None:
@@ -113,7 +184,8 @@ def test_a_client_asked_through_partial_is_built_on_first_use_and_is_the_factory
 
 def test_member_clients_are_built_a_few_at_a_time_home_clients_one_at_a_time(world: World) -> None:
     factory, session = counting_factory(world)
-    factory.ensure_access(MEMBER)  # builds the STS client: the session is set up (warm) from here on
+    factory.ensure_access(MEMBER)  # builds the STS client: the base session is set up (warm) from here on
+    factory.xray(MEMBER, "us-east-1")  # the members session's first client, built alone: warm too
     session.expect(len(REGIONS), together=BUILDS_AT_ONCE)
 
     with ThreadPoolExecutor(len(REGIONS)) as pool:

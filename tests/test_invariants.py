@@ -113,13 +113,14 @@ class FakeAws:
         return {"MessageId": str(len(self.published))}
 
 
-# One base session for every example: FakeClients builds no client from it, and a botocore session costs ~10 ms.
-BASE = botocore.session.Session()
+# One base and one members session for every example: FakeClients builds no client from them, and a botocore
+# session costs ~10 ms.
+BASE, MEMBERS = botocore.session.Session(), botocore.session.Session()
 
 
 class FakeClients(ClientFactory):
     def __init__(self, aws: FakeAws) -> None:
-        super().__init__("XRayGuardMember", base=BASE, region="us-east-1", home_account=CENTRAL)
+        super().__init__("XRayGuardMember", base=BASE, members=MEMBERS, region="us-east-1", home_account=CENTRAL)
         self.aws = aws
 
     def xray(self, account: str, region: str) -> Any:

@@ -85,11 +85,15 @@ def build_responder(
     storm: StormControl | None = None,
     **env: str,
 ) -> Responder:
-    """As World.responder builds it, with the base session and the storm control passed in."""
+    """As World.responder builds it, with the base session (a default one: its members session is another) and the
+    storm control passed in."""
     values = {"XRAY_GUARD_KMS_KEY": APPROVED_ALIAS, "XRAY_GUARD_TOPIC_ARN": topic, "XRAY_GUARD_MODE": "revert"}
     values.update(env)
     settings = Settings.from_env(values)
-    clients = ClientFactory(settings.member_role, base=session, region="us-east-1", home_account=CENTRAL)
+    members = botocore.session.get_session() if session is not None else None
+    clients = ClientFactory(
+        settings.member_role, base=session, members=members, region="us-east-1", home_account=CENTRAL
+    )
     return Responder(settings, clients, sleep=world.time.sleep, clock=world.time.monotonic, storm=storm)
 
 
