@@ -16,7 +16,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 import boto3
 import botocore.loaders
@@ -26,9 +26,13 @@ from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.events import PATTERN
 from chalicelib.spans import logs_key_statement
 from chalicelib.table import TABLE_KEYS
+from localaws import inprocess
 from localaws.calls import CallEntry
 from localaws.faults import FaultChanges
 from localaws.regions import DEFAULT_REGIONS
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
 
 CENTRAL = "123456789012"  # moto's default account: xray-guard's home, where the offline credentials act
 MEMBER, MEMBER_REGION = "222222222222", "eu-west-1"  # where tests/events/*.json happen
@@ -135,12 +139,15 @@ def local_session(
     secret_key: str = OFFLINE_SECRET,
     token: str | None = None,
     session: botocore.session.Session | None = None,
+    app: WSGIApplication | None = None,
 ) -> botocore.session.Session:
     """A botocore session that talks to `endpoint_url` with the given credentials, ignoring the process
     environment's AWS configuration (profile, config and credentials files, endpoint URLs). With `endpoint_url`
     None, each client names its endpoint itself (``create_client(..., endpoint_url=...)``). `session`: set up this
     new, unused session (e.g. of a subclass) instead of a plain one. `access_key` None: no credentials of its own
-    (the code under test gives it its credential provider: ``ClientFactory(members=...)``)."""
+    (the code under test gives it its credential provider: ``ClientFactory(members=...)``). `app`: the emulator's
+    WSGI app, when it runs in this process: the session's clients then call it without a socket
+    (localaws.inprocess)."""
     session = session or botocore.session.Session()
     session.register_component("data_loader", shared_loader())
     # Session variables are overridden through the session (its instance variables come first in every lookup
@@ -154,6 +161,8 @@ def local_session(
     store.set_config_variable("endpoint_url", endpoint_url)  # None: no configured endpoint at all
     if access_key is not None:
         session.set_credentials(access_key, secret_key, token)
+    if app is not None:
+        inprocess.connect(session, app)
     return session
 
 
@@ -163,10 +172,10 @@ class _Shared:
     under test. A botocore session costs ~14 ms to set up and ~8 ms more for its first client; a further client on
     it ~4 ms."""
 
-    def __init__(self, endpoint_url: str) -> None:
-        self.people = local_session(endpoint_url)
-        self.code = local_session(endpoint_url)
-        self.members = local_session(endpoint_url, access_key=None)
+    def __init__(self, endpoint_url: str, app: WSGIApplication | None) -> None:
+        self.people = local_session(endpoint_url, app=app)
+        self.code = local_session(endpoint_url, app=app)
+        self.members = local_session(endpoint_url, access_key=None, app=app)
         self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
         self.central: dict[tuple[str, str], Any] = {}
 
@@ -189,8 +198,8 @@ class _Shared:
 
 
 @functools.cache
-def _shared(endpoint_url: str) -> _Shared:
-    return _Shared(endpoint_url)
+def _shared(endpoint_url: str, app: WSGIApplication | None = None) -> _Shared:
+    return _Shared(endpoint_url, app)
 
 
 class Emulator(Protocol):
@@ -217,8 +226,12 @@ class LocalWorld:
     Thread-safe: the benchmarks set accounts up from several threads.
     """
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, *, app: WSGIApplication | None = None) -> None:
+        """`app`: the emulator's WSGI app when it runs in this process (``LocalAWS.app``): the world's sessions, the
+        people's and those code under test builds its clients from, then call it without a socket
+        (localaws.inprocess)."""
         self.emulator = emulator
+        self._app = app
         self._lock = threading.Lock()
         self._credentials: dict[str, tuple[str, str, str | None]] = {}
         self._boto3: dict[tuple[str, str], boto3.Session] = {}
@@ -246,19 +259,19 @@ class LocalWorld:
         """The botocore session in the central account (region us-east-1) that code under test builds its clients
         from (``ClientFactory(base=...)``): one per emulator, shared by every responder of the process, never used
         for the world's own clients."""
-        return _shared(self.endpoint_url).code
+        return _shared(self.endpoint_url, self._app).code
 
     def code_member_session(self) -> botocore.session.Session:
         """The session beside `code_session` on which code under test builds the clients it shares among member
         accounts (``ClientFactory(members=...)``), with no credentials of its own."""
-        return _shared(self.endpoint_url).members
+        return _shared(self.endpoint_url, self._app).members
 
     def client(self, service: str, account: str = CENTRAL, region: str = HOME_REGION) -> Any:
         """The kept client of this person (central team or the account's administrator) for a service/region.
 
         The central team's clients are kept for the process (per emulator endpoint): their offline credentials
         outlive every reset, so each test's world reuses them."""
-        shared = _shared(self.endpoint_url)
+        shared = _shared(self.endpoint_url, self._app)
         if account == CENTRAL:
             return shared.client(service, region, None)
         key = (account, region, service)
@@ -278,7 +291,12 @@ class LocalWorld:
             if session is None:
                 access_key, secret_key, token = credentials
                 base = local_session(
-                    self.endpoint_url, region=region, access_key=access_key, secret_key=secret_key, token=token
+                    self.endpoint_url,
+                    region=region,
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    token=token,
+                    app=self._app,
                 )
                 session = boto3.Session(botocore_session=base)
                 self._boto3[account, region] = session

@@ -65,7 +65,7 @@ class World(LocalWorld):
     """The people of the story (localaws.world) on the session's localaws, and the responder they deploy."""
 
     def __init__(self, aws: LocalAWS, time: FakeTime | None = None) -> None:
-        super().__init__(aws)
+        super().__init__(aws, app=aws.app)
         self.aws = aws
         self.time = time or FakeTime()
         self._sweeps = 0  # sweeps run so far: each has its own id, so that a test can sweep again
