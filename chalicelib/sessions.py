@@ -472,7 +472,8 @@ class ClientFactory:
 
     def _create(self, session: botocore.session.Session, service: str, region: str) -> Any:
         client = session.create_client(service, region_name=region, config=CLIENT_CONFIG)
-        client.meta.events.register("before-call", _record_call)
+        # By id: a session that hands out a client it built before (the tests' world keeps them) gets one hook, not two.
+        client.meta.events.register("before-call", _record_call, unique_id="xray-guard-record-call")
         return client
 
 

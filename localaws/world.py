@@ -131,6 +131,34 @@ def shared_loader() -> botocore.loaders.Loader:
     return botocore.loaders.Loader(extra_search_paths=_SearchPaths())
 
 
+class KeepingSession(botocore.session.Session):
+    """A botocore session that builds each client on its own credentials once, and hands the same one out again.
+
+    For the sessions code under test builds its clients from: each test builds its own responder and client
+    factory, and a client costs ~3-6 ms to build (most of it copying the session's event handlers), a quarter of
+    the suite's CPU when every test built its own. A client keeps no state a later test could see, but its
+    connection pool and, in standard retry mode, its retry quota (botocore/retries/quota.py: a retry that ends in
+    failure spends some, every call that succeeds refills it), which the suite's throttling never exhausts. Clients
+    with credentials of their own (explicit keys) or other arguments are built anew.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kept: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+        self._keeping = threading.Lock()
+
+    def create_client(self, service_name: str, region_name: str | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        config = kwargs.pop("config", None)
+        if kwargs:
+            return super().create_client(service_name, region_name, config=config, **kwargs)
+        key = (service_name, region_name, id(config))
+        with self._keeping:
+            kept = self._kept.get(key)
+            if kept is None or kept[0] is not config:  # (an id is only unique among live objects: keep the config)
+                kept = self._kept[key] = (config, super().create_client(service_name, region_name, config=config))
+        return kept[1]
+
+
 def local_session(
     endpoint_url: str | None,
     *,
@@ -174,8 +202,8 @@ class _Shared:
 
     def __init__(self, endpoint_url: str, app: WSGIApplication | None) -> None:
         self.people = local_session(endpoint_url, app=app)
-        self.code = local_session(endpoint_url, app=app)
-        self.members = local_session(endpoint_url, access_key=None, app=app)
+        self.code = local_session(endpoint_url, app=app, session=KeepingSession())
+        self.members = local_session(endpoint_url, access_key=None, app=app, session=KeepingSession())
         self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
         self.central: dict[tuple[str, str], Any] = {}
 
