@@ -109,8 +109,10 @@ class _ActingCredentials(botocore.credentials.Credentials):
     member account, each call signed as the account its `_MemberClient` is for. Outside such a call no account is
     set, and signing fails instead of guessing one.
 
-    `account_id` (the attribute) stays None: it feeds account-based endpoints, which only DynamoDB uses
-    (botocore/args.py, EPRBuiltins.ACCOUNT_ID), and member accounts are never called for DynamoDB.
+    `account_id` (the attribute) stays None: it feeds account-based endpoints (botocore/args.py,
+    EPRBuiltins.ACCOUNT_ID), which only the endpoint rule sets of DynamoDB, DynamoDB Streams, Kinesis and EventBridge's
+    newer `eventbridgev2` API declare (AWS::Auth::AccountId in botocore/data/*/*/endpoint-rule-set-1.json), and
+    member accounts are called for none of them.
     """
 
     def __init__(self) -> None:

@@ -8,6 +8,14 @@ everything from serialising and signing to parsing the response and retrying is 
 socket and the server's thread per connection are skipped: about half the CPU of a call made over HTTP in one
 process (the client and the server both run under this process's one interpreter lock).
 
+What differs from the HTTP path: an exception the app raises reaches the caller as itself, at the first attempt
+(over HTTP werkzeug's server answers 500, which botocore's standard retries retry before raising a ClientError),
+so an emulator bug fails a test loudly instead of reading as an AWS error; the client's connect and read timeouts
+never fire (a latency fault longer than the read timeout only delays); a HEAD response would keep the body the app
+wrote (an HTTP client reads none), and no service the project calls has a HEAD operation (botocore models). Status,
+bodies and headers are otherwise the same, errors included, but for the Date and Connection headers the HTTP server
+adds (botocore reads Date only for the ttl of a retry's amz-sdk-request header: botocore/endpoint.py `_set_ttl`).
+
 The tests' world connects the sessions code under test builds clients from (``LocalWorld``); the HTTP server is
 still what the demo, the benchmarks, the AWS CLI tests and every client built from the environment
 (``AWS_ENDPOINT_URL``) reach.

@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import cli
 from chalicelib.sessions import BUILDS_AT_ONCE, ClientFactory, NotActingError
@@ -122,6 +123,56 @@ def test_member_accounts_share_one_client_per_region_and_service_each_call_made_
         assert answer["EncryptionConfig"]["Type"] == expected, account
     signed_as = Counter(c["account"] for c in world.calls()[before:] if c["operation"] == "GetEncryptionConfig")
     assert signed_as == dict.fromkeys(accounts, 8)
+
+
+def test_each_retry_is_signed_again_as_its_account_while_others_call_on_the_shared_client(world: World) -> None:
+    """botocore signs every attempt anew, in the calling thread (botocore/endpoint.py `_send_request`: a new request,
+    so request-created and the signer, per attempt; the back-off sleeps in that thread too). Each of OTHER's attempts
+    fails with a transient error standard retries retry (botocore/retries/standard.py, _TRANSIENT_ERROR_CODES) while
+    the other accounts keep calling on the same client: every attempt must still be OTHER's."""
+    third = "444444444444"
+    world.aws.set_faults(fail=[f"xray:GetEncryptionConfig@{OTHER}=RequestTimeoutException"])
+    factory, builds = counting_factory(world)
+    for account in (MEMBER, OTHER, third):
+        factory.ensure_access(account)
+    before = len(world.calls())
+    retried = threading.Event()
+
+    def attempts(account: str) -> int:
+        answer: Any
+        try:
+            answer = factory.xray(account, "eu-west-1").get_encryption_config()
+        except ClientError as e:
+            answer = e.response
+        return int(answer["ResponseMetadata"]["RetryAttempts"]) + 1
+
+    def failing() -> Counter[str]:
+        try:
+            return Counter({OTHER: attempts(OTHER)})
+        finally:
+            retried.set()
+
+    def meanwhile(account: str) -> Counter[str]:
+        made: Counter[str] = Counter()
+        while True:  # a call every 20 ms until OTHER's last attempt: between its retries, whatever their back-off
+            made[account] += attempts(account)
+            if retried.wait(0.02):
+                return made
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(failing), pool.submit(meanwhile, MEMBER), pool.submit(meanwhile, third)]
+        made = sum((future.result() for future in futures), Counter[str]())
+
+    log = [c["account"] for c in world.calls()[before:] if c["operation"] == "GetEncryptionConfig"]
+    client: Any = factory.xray(OTHER, "eu-west-1")
+    assert builds.built.count(("xray", "eu-west-1")) == 1
+    # The first attempt and every retry (botocore's retry handler reads total_max_attempts: botocore/client.py).
+    assert made[OTHER] == client.meta.config.retries["total_max_attempts"] > 1
+    assert made[MEMBER] > 0
+    assert made[third] > 0
+    assert Counter(log) == made  # every attempt signed as the account whose call it was
+    between = log[log.index(OTHER) : len(log) - log[::-1].index(OTHER)]  # OTHER's first attempt to its last
+    assert set(between) > {OTHER}  # the other accounts' calls went out between OTHER's attempts
 
 
 def test_a_members_client_pages_and_waits_as_its_account(world: World) -> None:
