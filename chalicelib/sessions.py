@@ -227,8 +227,7 @@ class ClientFactory:
     A shared client's standard-mode retry quota (botocore/retries/quota.py: retries that end in failure spend it,
     calls that succeed refill it) is the region and service's, not one account's: when calls fail in many accounts
     of one region at once, later accounts' calls there stop being retried until calls succeed again: a regional
-    outage fails fast instead of multiplying its back-off by the number of accounts (the AWS SDK for Rust also keeps
-    one quota per endpoint, not per credentials).
+    outage fails fast instead of multiplying its back-off by the number of accounts.
 
     Adapters that may never call AWS take a client as a zero-argument function,
     `functools.partial(clients.logs, account, region)`: no client is built until one is needed (a cold start that
