@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +160,13 @@ def aws(localaws: LocalAWS) -> LocalAWS:
 def world(localaws: LocalAWS) -> World:
     localaws.reset()
     return World(localaws)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the machine has cores. A fifth of the suite's time is waiting, not computing
+    (the demo, the AWS CLI and packaging tests wait on child processes; the throttling tests on the SDK's retry
+    back-off), and the extra worker computes meanwhile."""
+    return (os.cpu_count() or 1) + 1
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
