@@ -11,7 +11,9 @@ uncompressed sizes (zipfile), the largest top-level entries and any bytecode in 
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,11 +29,14 @@ from bench.report import Row, Section
 TARGET_BYTES = 3_000_000  # 3 MB (decimal: the stricter reading)
 
 
-def makefile_command() -> list[str]:
-    """The `chalice package` command of the Makefile's package recipe, as make would run it."""
+def makefile_command() -> tuple[dict[str, str], list[str]]:
+    """The `chalice package` command of the Makefile's package recipe, as make would run it: the variables the
+    line sets for it (`NAME=value` before the command), and the command."""
     dry = subprocess.run(["make", "-n", "package"], cwd=ROOT, capture_output=True, text=True, check=True)
     line = next(line for line in dry.stdout.splitlines() if "chalice package" in line)
-    return shlex.split(line)
+    words = shlex.split(line)
+    assignments = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word), words))
+    return dict(word.split("=", 1) for word in assignments), words[len(assignments) :]
 
 
 # What `chalice package` reads from the project directory (and the template the recipe merges).
@@ -54,13 +59,15 @@ def source_copy(dest: Path) -> Path:
 def build_zip(out_dir: Path) -> tuple[Path, str]:
     """Package the app as `make package` does, into `out_dir`; returns the zip and the command that made it."""
     project = source_copy(out_dir / "project")
-    tool, *options = makefile_command()[:-1]  # the last argument is build/package
+    variables, command = makefile_command()
+    tool, *options = command[:-1]  # the last argument is build/package
     args = [str(ROOT / tool), *options, str(out_dir / "package")]  # the tool (.venv/bin/chalice) from the checkout
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), **variables}
     done = subprocess.run(args, cwd=project, env=env, check=False, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"chalice package failed: {done.stderr.strip().splitlines()[-1:]}")
-    return out_dir / "package" / "deployment.zip", shlex.join([tool, *options, "DIR"])
+    shown = [f"{name}={value}" for name, value in variables.items()]
+    return out_dir / "package" / "deployment.zip", shlex.join([*shown, tool, *options, "DIR"])
 
 
 def run() -> Section:
