@@ -157,10 +157,11 @@ def _session_like(base: botocore.session.Session) -> botocore.session.Session:
 class _MemberClient:
     """One member account's client: the region's shared client for the service, every call made as the account.
 
-    Attribute access is the shared client's (`meta`, `exceptions`, the operations); each operation, paginator and
-    waiter call runs with the account's current credentials (`credentials()`: assumed again when near expiry), set
-    for the duration of that call in the calling thread only, so threads acting for different accounts at once
-    never see each other's."""
+    Attribute access is the shared client's (`meta`, `exceptions`, the operations); each operation and paginator call
+    runs with the account's current credentials (`credentials()`: assumed again when near expiry), set for the
+    duration of that call in the calling thread only, so threads acting for different accounts at once never see
+    each other's. Waiters are not wrapped (nothing here waits on a member account): a waiter's calls would come after
+    the call that made it, and fail with NotActingError."""
 
     def __init__(self, shared: Any, credentials: Callable[[], _Credentials]) -> None:
         self._shared = shared
@@ -170,8 +171,6 @@ class _MemberClient:
         attribute = getattr(self._shared, name)
         if name == "get_paginator":
             return partial(self._as_account, lambda operation: _MemberPaginator(attribute(operation), self._as_account))
-        if name == "get_waiter":
-            return partial(self._as_account, lambda waiter: _Bound(attribute(waiter), self._as_account))
         if not callable(attribute):
             return attribute
         return partial(self._as_account, attribute)
@@ -185,17 +184,6 @@ class _MemberClient:
             return method(*args, **kwargs)
         finally:
             _acting.reset(token)
-
-
-class _Bound:
-    """An object whose every method runs as the member client's account (a waiter)."""
-
-    def __init__(self, inner: Any, as_account: Callable[..., Any]) -> None:
-        self._inner, self._as_account = inner, as_account
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        return partial(self._as_account, attribute) if callable(attribute) else attribute
 
 
 class _MemberPaginator:

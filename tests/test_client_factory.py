@@ -202,6 +202,17 @@ def test_the_shared_clients_sign_nothing_outside_an_accounts_call(world: World) 
     assert world.calls()[before:] == []
 
 
+def test_a_members_waiter_signs_nothing(world: World) -> None:
+    factory, _ = counting_factory(world)
+    waiter = factory.ec2(MEMBER).get_waiter("instance_running")  # waiters are not wrapped: their calls come later
+    before = len(world.calls())
+
+    with pytest.raises(NotActingError):
+        waiter.wait(InstanceIds=["i-0123456789abcdef0"])
+
+    assert world.calls()[before:] == []
+
+
 def test_a_members_session_with_credentials_of_its_own_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="credentials of its own"):
         ClientFactory("XRayGuardMember", base=world.code_session(), members=local_session(world.aws.endpoint_url))
