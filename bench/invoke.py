@@ -4,7 +4,10 @@
 
 - `boto3`: only `import boto3` (the peer);
 - `event`: `app.on_xray_encryption_change` with tests/events/console-change-to-none.json, as Lambda calls it;
-- `sweep SWEEP_ID ACCOUNT`: `app.sweep_account` with one SQS record for ACCOUNT.
+- `sweep SWEEP_ID ACCOUNT`: `app.sweep_account` with one SQS record for ACCOUNT;
+- `events REGIONS ACCOUNT...`: a warm container: `app.on_xray_encryption_change` once per account and region (a
+  comma list), console-change-to-none.json with that account and region and unique ids; the result is the count of
+  each decision.
 
 The AWS and XRAY_GUARD_* variables come from the environment, as in Lambda. Imports nothing of the benchmarks
 (nor the emulator), so the figure is xray-guard's alone.
@@ -52,7 +55,19 @@ def invoke(mode: str, args: list[str]) -> Any:
             "eventSource": "aws:sqs",
         }
         return app.sweep_account({"Records": [record]}, LambdaContext("sweep_account"))
-    raise SystemExit(f"unknown mode {mode!r}: boto3, event or sweep")
+    if mode == "events":
+        regions, *accounts = args
+        context = LambdaContext("on_xray_encryption_change")
+        decisions: dict[str, int] = {}
+        for n, (account, region) in enumerate((a, r) for a in accounts for r in regions.split(",")):
+            event = json.loads(EVENT.read_text())
+            event["id"], event["detail"]["eventID"] = f"eb-{n}", f"ct-{n}"
+            event["account"] = event["detail"]["recipientAccountId"] = account
+            event["region"] = event["detail"]["awsRegion"] = region
+            decision = app.on_xray_encryption_change(event, context)["decision"]
+            decisions[decision] = decisions.get(decision, 0) + 1
+        return decisions
+    raise SystemExit(f"unknown mode {mode!r}: boto3, event, sweep or events")
 
 
 def peak_rss_mib() -> float:

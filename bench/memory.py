@@ -1,8 +1,10 @@
 """Peak memory (RSS) of one Lambda invocation, each in a fresh process (`bench.invoke`): an event invocation
 (import app, build the runtime, revert console-change-to-none.json, verified) and a `sweep_account` invocation
-(one account × 17 regions, all compliant, result recorded in the sweeps table). The child's peak RSS (VmHWM; see
-`bench.invoke` for why not ru_maxrss); a process that only imports boto3 is the peer. Against localaws without
-injected latency.
+(one account × 17 regions, all compliant, result recorded in the sweeps table); and of a warm event container that
+answers one change per account and region for WARM_ACCOUNTS accounts × WARM_REGIONS, in alert mode (Lambda reuses a
+container for events of every member account: its memory must not grow with the accounts it has seen). The child's
+peak RSS (VmHWM; see `bench.invoke` for why not ru_maxrss); a process that only imports boto3 is the peer.
+Against localaws without injected latency.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ SWEEP_ID = "bench-memory"
 TABLE = "xray-guard-sweeps"
 # The sweep expects many accounts, so this one is an ordinary account, not the last one (that sends the digest).
 TOTAL_FOR_DIGEST = 1000
+WARM_ACCOUNTS = [f"7000000000{n:02d}" for n in range(50)]
+WARM_REGIONS = REGIONS[:3]
 
 
 def invoke(env: dict[str, str], *args: str) -> dict[str, Any]:
@@ -56,6 +60,10 @@ def set_up(aws: LocalAWSProcess) -> dict[str, str]:
     ddb = world.client("dynamodb")
     ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
     SweepStore(lambda: ddb, TABLE).begin(SWEEP_ID, expected=TOTAL_FOR_DIGEST)
+    for account in WARM_ACCOUNTS:
+        for region in WARM_REGIONS:
+            world.create_key(account, region)
+            world.put(account, region, Type="NONE")
     queue = world.client("sqs").create_queue(QueueName="xray-guard-sweep")["QueueUrl"]
     return child_env(
         {
@@ -76,6 +84,8 @@ def run(aws: LocalAWSProcess) -> Section:
     peer = invoke(env, "boto3")["peak_rss_mib"]
     event = invoke(env, "event")
     sweep = invoke(env, "sweep", SWEEP_ID, SWEPT_ACCOUNT)
+    warm = invoke({**env, "XRAY_GUARD_MODE": "alert"}, "events", ",".join(WARM_REGIONS), *WARM_ACCOUNTS)
+    changes = len(WARM_ACCOUNTS) * len(WARM_REGIONS)
     aws.reset()
     section = Section(
         "Peak memory of one invocation",
@@ -87,6 +97,11 @@ def run(aws: LocalAWSProcess) -> Section:
     for label, answer, expect in (
         ("event invocation (revert, verified)", event, event["result"].get("outcome") == "reverted"),
         ("sweep_account worker (1 account × 17 regions)", sweep, sweep["result"][0].get("compliant") == len(REGIONS)),
+        (
+            f"warm event container, {changes} changes ({len(WARM_ACCOUNTS)} accounts × {len(WARM_REGIONS)} regions)",
+            warm,
+            warm["result"] == {"drift-none": changes},
+        ),
     ):
         mib = answer["peak_rss_mib"]
         section.rows.append(
