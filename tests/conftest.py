@@ -171,6 +171,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Everything imported and collected lives for the whole run: keep the garbage collector from walking it again
-    on every full collection (the tests still build hundreds of botocore clients, which only cyclic collection
+    on every full collection (the tests still build many botocore clients, which only cyclic collection
     frees)."""
     gc.freeze()
