@@ -2,10 +2,12 @@
 
 The audit's garbage is mostly short-lived (responses, findings, rows; the clients are built once and shared by the
 member accounts, chalicelib.sessions), but with CPython's default thresholds (700, 10, 10) every 700 net allocations
-start a young collection, every hundredth of them a full one, and a full collection walks every loaded botocore
-model. bench/audit.py measured the collector at a quarter of the audit's CPU that way; with the young generation
-collected every 50,000 net allocations it costs a few per cent, and the audit's peak memory stays flat with the
-number of accounts (bench/audit.py: peak RSS after each account, and at two organization sizes).
+start a young collection, up to every hundredth of them a full one, and a full collection walks every loaded botocore
+model. With those thresholds bench/audit.py measured the collector at a third or more of the audit's CPU, when each
+account still built its own clients (36 accounts: 20 of 55 s, 30 of 66 s); with the young generation collected every
+50,000 net allocations and shared clients it costs a few per cent (BENCHMARKS.md, 7d), and the audit's peak memory
+stays flat with the number of accounts (bench/audit.py: peak RSS after each account, and at two organization sizes).
+The default thresholds have not been measured again on the shared clients.
 
 Not used in Lambda: a sweep_account invocation checks one account, and its peak RSS target (128 MiB) has less
 room than the CPU the collector costs it.
