@@ -144,12 +144,34 @@ def error_response(
     return Response(json.dumps(document), status, headers, content_type=content_type)
 
 
+@dataclass(frozen=True)
+class Partition:
+    """A partition as botocore/data/endpoints.json describes it."""
+
+    name: str  # as ARNs name it: aws, aws-cn, aws-us-gov, ...
+    regions: tuple[str, ...]  # its Regions, sorted
+    dns_suffix: str
+    region_regex: str  # the names its later Regions will have
+
+
+@functools.cache
+def partitions() -> tuple[Partition, ...]:
+    endpoints = _loader.load_data("endpoints")
+    return tuple(
+        Partition(p["partition"], tuple(sorted(p["regions"])), str(p["dnsSuffix"]), str(p["regionRegex"]))
+        for p in endpoints["partitions"]
+    )
+
+
 def partition_of(region: str) -> str:
-    """The partition of a region, as ARNs name it (botocore/data/endpoints.json: aws, aws-cn, aws-us-gov)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
+    """The partition of a region, as botocore finds it (botocore/regions.py EndpointResolver): the partition that
+    lists the Region, else the one whose regionRegex matches its name, else aws."""
+    for partition in partitions():
+        if region in partition.regions:
+            return partition.name
+    for partition in partitions():
+        if re.match(partition.region_regex, region):
+            return partition.name
     return "aws"
 
 

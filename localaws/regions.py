@@ -24,7 +24,6 @@ nothing; every Region of a partition other than aws is a default Region.
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import uuid
@@ -33,11 +32,18 @@ from enum import StrEnum
 from typing import Any
 from xml.sax.saxutils import escape
 
-import botocore.loaders
 from werkzeug.wrappers import Response
 
 from localaws import moto_bridge
-from localaws.protocol import AwsRequest, error_response, error_status, json_response, partition_of, service_model
+from localaws.protocol import (
+    AwsRequest,
+    error_response,
+    error_status,
+    json_response,
+    partition_of,
+    partitions,
+    service_model,
+)
 
 ACCOUNT_OPERATIONS = frozenset({"ListRegions", "GetRegionOptStatus", "EnableRegion", "DisableRegion"})
 EC2_OPERATIONS = frozenset({"DescribeRegions"})
@@ -93,21 +99,15 @@ _EC2_STATUS = {
 _USABLE = frozenset({OptStatus.ENABLED_BY_DEFAULT, OptStatus.ENABLED})
 
 
-@functools.cache
-def _partitions() -> dict[str, tuple[tuple[str, ...], str]]:
-    """Each partition's Regions and DNS suffix, from botocore/data/endpoints.json."""
-    endpoints = botocore.loaders.Loader().load_data("endpoints")
-    return {p["partition"]: (tuple(sorted(p["regions"])), str(p["dnsSuffix"])) for p in endpoints["partitions"]}
-
-
 def partition_regions(partition: str = "aws") -> tuple[str, ...]:
     """Every Region of a partition (botocore/data/endpoints.json), sorted; empty for an unknown partition."""
-    return _partitions().get(partition, ((), ""))[0]
+    return next((p.regions for p in partitions() if p.name == partition), ())
 
 
 def ec2_endpoint(region: str) -> str:
     """EC2's endpoint in a Region as DescribeRegions names it ("ec2.us-east-1.amazonaws.com", ec2 model, Filters)."""
-    return f"ec2.{region}.{_partitions().get(partition_of(region), ((), 'amazonaws.com'))[1]}"
+    name = partition_of(region)
+    return f"ec2.{region}.{next((p.dns_suffix for p in partitions() if p.name == name), 'amazonaws.com')}"
 
 
 class Rejected(Exception):

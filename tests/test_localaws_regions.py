@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
+from localaws.protocol import partition_of
 from localaws.regions import DEFAULT_REGIONS, partition_regions
 from tests.conftest import CENTRAL, MEMBER, World
 from tests.helpers import NO_RETRIES, UNCHECKED, error_of
@@ -196,3 +197,18 @@ def test_an_account_of_another_partition_sees_that_partitions_regions(world: Wor
     assert {r["RegionName"]: (r["Endpoint"], r["OptInStatus"]) for r in regions} == {
         name: (f"ec2.{name}.amazonaws.com.cn", "opt-in-not-required") for name in partition_regions("aws-cn")
     }
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("eu-west-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),  # listed by botocore's endpoints.json, not a prefix rule
+        ("ap-future-9", "aws"),  # not listed yet: the partition's regionRegex
+        ("cn-future-9", "aws-cn"),
+    ],
+)
+def test_partition_of_is_botocores(region: str, partition: str) -> None:
+    assert partition_of(region) == partition
