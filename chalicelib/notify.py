@@ -88,8 +88,13 @@ def _state(state: EncryptionState | None, finding: Finding) -> str:
     that the key is usable (a key's own state is on the Key: line)."""
     if state is None:
         return "not read"
-    kind = "NONE (AWS-owned key)" if state.key_arn is None else _named(f"KMS {state.key_arn}", finding)
-    return f"X-Ray config {kind}; X-Ray status {state.status}".replace(f"KMS {APPROVED}", f"KMS, {APPROVED}")
+    if state.key_arn is None:
+        kind = "NONE (AWS-owned key)"
+    elif state.key_arn == finding.approved_key_arn:
+        kind = f"KMS, {APPROVED}"
+    else:
+        kind = f"KMS {state.key_arn}"
+    return f"X-Ray config {kind}; X-Ray status {state.status}"
 
 
 def _now(finding: Finding) -> str:
