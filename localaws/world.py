@@ -134,12 +134,12 @@ def shared_loader() -> botocore.loaders.Loader:
 class KeepingSession(botocore.session.Session):
     """A botocore session that builds each client on its own credentials once, and hands the same one out again.
 
-    For the sessions code under test builds its clients from: each test builds its own responder and client
-    factory, and a client costs ~3-6 ms to build (most of it copying the session's event handlers), a quarter of
-    the suite's CPU when every test built its own. A client keeps no state a later test could see, but its
-    connection pool and, in standard retry mode, its retry quota (botocore/retries/quota.py: a retry that ends in
-    failure spends some, every call that succeeds refills it), which the suite's throttling never exhausts. Clients
-    with credentials of their own (explicit keys) or other arguments are built anew.
+    For the central team's session and the sessions code under test builds its clients from: each test builds its
+    own world, responder and client factory, and a client costs ~3-6 ms to build (most of it copying the session's
+    event handlers), a quarter of the suite's CPU when every test built its own. A client keeps no state a later
+    test could see, but its connection pool and, in standard retry mode, its retry quota (botocore/retries/quota.py:
+    a retry that ends in failure spends some, every call that succeeds refills it), which the suite's throttling
+    never exhausts. Clients with credentials of their own (explicit keys) or other arguments are built anew.
     """
 
     def __init__(self) -> None:
@@ -201,20 +201,17 @@ class _Shared:
     it ~4 ms."""
 
     def __init__(self, endpoint_url: str, app: WSGIApplication | None) -> None:
-        self.people = local_session(endpoint_url, app=app)
+        self.people = local_session(endpoint_url, app=app, session=KeepingSession())
         self.code = local_session(endpoint_url, app=app, session=KeepingSession())
         self.members = local_session(endpoint_url, access_key=None, app=app, session=KeepingSession())
         self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
-        self.central: dict[tuple[str, str], Any] = {}
 
     def client(self, service: str, region: str, credentials: tuple[str, str, str | None] | None) -> Any:
-        """A new client on the people's session (`credentials` None: the central team's, kept)."""
+        """A client on the people's session: `credentials` None, the central team's (kept by the session), else a
+        new one with those credentials."""
         with self.lock:
             if credentials is None:
-                client = self.central.get((region, service))
-                if client is None:
-                    client = self.central[region, service] = self.people.create_client(service, region_name=region)
-                return client
+                return self.people.create_client(service, region_name=region)
             access_key, secret_key, token = credentials
             return self.people.create_client(
                 service,
