@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Unpack
 import boto3
 import botocore.loaders
 import botocore.session
+from botocore.config import Config
 
 from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.events import PATTERN
@@ -206,16 +207,19 @@ class _Shared:
         self.members = local_session(endpoint_url, access_key=None, app=app, session=KeepingSession())
         self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
 
-    def client(self, service: str, region: str, credentials: tuple[str, str, str | None] | None) -> Any:
+    def client(
+        self, service: str, region: str, credentials: tuple[str, str, str | None] | None, config: Config | None
+    ) -> Any:
         """A client on the people's session: `credentials` None, the central team's (kept by the session), else a
         new one with those credentials."""
         with self.lock:
             if credentials is None:
-                return self.people.create_client(service, region_name=region)
+                return self.people.create_client(service, region_name=region, config=config)
             access_key, secret_key, token = credentials
             return self.people.create_client(
                 service,
                 region_name=region,
+                config=config,
                 aws_access_key_id=access_key,
                 aws_secret_access_key=secret_key,
                 aws_session_token=token,
@@ -260,7 +264,7 @@ class LocalWorld:
         self._lock = threading.Lock()
         self._credentials: dict[str, tuple[str, str, str | None]] = {}
         self._boto3: dict[tuple[str, str], boto3.Session] = {}
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str, int], tuple[Config | None, Any]] = {}
 
     @property
     def endpoint_url(self) -> str:
@@ -291,22 +295,25 @@ class LocalWorld:
         accounts (``ClientFactory(members=...)``), with no credentials of its own."""
         return _shared(self.endpoint_url, self._app).members
 
-    def client(self, service: str, account: str = CENTRAL, region: str = HOME_REGION) -> Any:
-        """The kept client of this person (central team or the account's administrator) for a service/region.
+    def client(
+        self, service: str, account: str = CENTRAL, region: str = HOME_REGION, *, config: Config | None = None
+    ) -> Any:
+        """The kept client of this person (central team or the account's administrator) for a service/region, with
+        the botocore `config` given (keep it in a module constant: clients are kept by its identity).
 
         The central team's clients are kept for the process (per emulator endpoint): their offline credentials
         outlive every reset, so each test's world reuses them."""
         shared = _shared(self.endpoint_url, self._app)
         if account == CENTRAL:
-            return shared.client(service, region, None)
-        key = (account, region, service)
+            return shared.client(service, region, None, config)
+        key = (account, region, service, id(config))
         with self._lock:
-            client = self._clients.get(key)
-        if client is None:
-            client = shared.client(service, region, self._account_credentials(account))
+            kept = self._clients.get(key)
+        if kept is None or kept[0] is not config:  # (an id is only unique among live objects: keep the config)
+            built = (config, shared.client(service, region, self._account_credentials(account), config))
             with self._lock:
-                client = self._clients.setdefault(key, client)
-        return client
+                kept = self._clients[key] = built
+        return kept[1]
 
     def session(self, account: str = CENTRAL, region: str = HOME_REGION) -> boto3.Session:
         """A boto3 Session of this person in a region (kept; its clients share the process's loaded models)."""

@@ -41,21 +41,21 @@ def covered_member(world: World, account: str = MEMBER, regions: tuple[str, ...]
 
 
 def _remove_rule(world: World) -> None:
-    events = world.session(MEMBER, MEMBER_REGION).client("events")
+    events = world.client("events", MEMBER, MEMBER_REGION)
     events.remove_targets(Rule=FORWARDING_RULE, Ids=["xray-guard-central"])
     events.delete_rule(Name=FORWARDING_RULE)
 
 
 def _disable_rule(world: World) -> None:
-    world.session(MEMBER, MEMBER_REGION).client("events").disable_rule(Name=FORWARDING_RULE)
+    world.client("events", MEMBER, MEMBER_REGION).disable_rule(Name=FORWARDING_RULE)
 
 
 def _delete_role(world: World) -> None:
-    world.session(MEMBER, CENTRAL_REGION).client("iam").delete_role(RoleName=FORWARDER_ROLE)
+    world.client("iam", MEMBER, CENTRAL_REGION).delete_role(RoleName=FORWARDER_ROLE)
 
 
 def _stop_trail(world: World) -> None:
-    world.session(MEMBER, CENTRAL_REGION).client("cloudtrail").stop_logging(Name=TRAIL)
+    world.client("cloudtrail", MEMBER, CENTRAL_REGION).stop_logging(Name=TRAIL)
 
 
 def _deny_trail_status(world: World) -> None:
@@ -146,7 +146,7 @@ def test_the_organization_trail_seen_from_a_member_covers_every_region_with_one_
 
 def test_single_region_trails_are_read_in_each_region_and_cover_only_their_own(world: World, audit: Audit) -> None:
     covered_member(world, regions=(MEMBER_REGION, "us-west-2"))
-    world.session(MEMBER, CENTRAL_REGION).client("cloudtrail").delete_trail(Name=TRAIL)
+    world.client("cloudtrail", MEMBER, CENTRAL_REGION).delete_trail(Name=TRAIL)
     world.create_trail(MEMBER, "eu-only", MEMBER_REGION)
 
     code, rows = audit("--accounts", MEMBER, "--regions", f"{MEMBER_REGION},us-west-2")

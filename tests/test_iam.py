@@ -414,7 +414,7 @@ def drive_on_xray_encryption_change(central: Central, seen: Observed) -> None:
     # CloudWatch Logs use it, so the association is refused (still asked for: the permission is needed).
     world.aws.set_faults(fail=[])
     world.put(account=CENTRAL, region="us-east-1", Type="KMS", KeyId=APPROVED_ALIAS)
-    world.session(CENTRAL, "us-east-1").client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
+    world.client("xray", CENTRAL, "us-east-1").update_trace_segment_destination(Destination="CloudWatchLogs")
     event = load_event("transaction-search-enabled.json")
     event["account"], event["region"] = CENTRAL, "us-east-1"
     world.aws.app.calls.clear()
@@ -422,7 +422,7 @@ def drive_on_xray_encryption_change(central: Central, seen: Observed) -> None:
         responder.on_event(event)
     seen.add(world)
     # KMS events on the approved key: rotation turned off (reads rotation), the key policy changed (reads policies).
-    world.session(CENTRAL, "us-east-1").client("xray").update_trace_segment_destination(Destination="XRay")
+    world.client("xray", CENTRAL, "us-east-1").update_trace_segment_destination(Destination="XRay")
     key = world.kms(CENTRAL, "us-east-1").describe_key(KeyId=APPROVED_ALIAS)["KeyMetadata"]["Arn"]
     for n, fixture in enumerate(["kms-disable-key-rotation.json", "kms-put-key-policy.json"]):
         event = kms_event(fixture, key, str(n))
@@ -486,7 +486,7 @@ def drive_sweep_account(central: Central, seen: Observed) -> None:
         body = _one_account_sweep(account, f"sweep-{i}")
         # Transaction Search on with aws/spans unencrypted: the sweep associates the approved key (refused here:
         # this key's policy does not let CloudWatch Logs use it; the call, and so the permission, is still needed).
-        world.session(account, region).client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
+        world.client("xray", account, region).update_trace_segment_destination(Destination="CloudWatchLogs")
         _drift(world, (account, region))
         world.aws.set_faults(fail=faults)
         if "sns:Publish" in faults:

@@ -263,9 +263,9 @@ def test_spans_under_the_key_cannot_be_read_while_it_is_unusable(world: World) -
     world.put(Type="KMS", KeyId=APPROVED_ALIAS)
     topic, _inbox = world.alert_inbox()
     responder = world.responder(topic)
-    xray = world.session(MEMBER, MEMBER_REGION).client("xray")
+    xray = world.client("xray", MEMBER, MEMBER_REGION)
     xray.update_trace_segment_destination(Destination="CloudWatchLogs")
-    world.session(MEMBER, MEMBER_REGION).client("logs").associate_kms_key(logGroupName="aws/spans", kmsKeyId=key)
+    world.client("logs", MEMBER, MEMBER_REGION).associate_kms_key(logGroupName="aws/spans", kmsKeyId=key)
     world.kms().disable_key(KeyId=key)
 
     responder.on_event(kms_event("kms-disable-key.json", key))

@@ -22,12 +22,12 @@ OPT_IN = "af-south-1"
 
 
 def account_client(world: World, account: str = MEMBER, *, checked: bool = True) -> AccountClient:
-    client: AccountClient = world.session(account).client("account", config=NO_RETRIES if checked else UNCHECKED)
+    client: AccountClient = world.client("account", account, config=NO_RETRIES if checked else UNCHECKED)
     return client
 
 
 def ec2_client(world: World, account: str = MEMBER, region: str = "us-east-1") -> EC2Client:
-    client: EC2Client = world.session(account, region).client("ec2", config=NO_RETRIES)
+    client: EC2Client = world.client("ec2", account, region, config=NO_RETRIES)
     return client
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World
@@ -63,31 +62,20 @@ def finding(
 
 
 class Hubs:
-    """Security Hub clients of one test, made once per account and region (a client of a new session loads the large
-    securityhub model again), and what the tests ask of them."""
+    """Security Hub clients of one test (the world keeps one per account, region and config), and what the tests ask
+    of them."""
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self._sessions: dict[tuple[str, str], boto3.Session] = {}
-        self._clients: dict[tuple[str, str, bool], SecurityHubClient] = {}
 
     def client(self, account: str = MEMBER, region: str = MEMBER_REGION, *, checked: bool = True) -> SecurityHubClient:
-        if (account, region) not in self._sessions:
-            self._sessions[account, region] = self.world.session(account, region)
-        key = (account, region, checked)
-        if key not in self._clients:
-            config = NO_RETRIES if checked else UNCHECKED  # malformed findings must reach localaws
-            self._clients[key] = self._sessions[account, region].client("securityhub", config=config)
-        return self._clients[key]
+        config = NO_RETRIES if checked else UNCHECKED  # malformed findings must reach localaws
+        client: SecurityHubClient = self.world.client("securityhub", account, region, config=config)
+        return client
 
     def enable(self, account: str = MEMBER, region: str = MEMBER_REGION) -> None:
         """As ``World.enable_security_hub``, through this test's client."""
         self.client(account, region).enable_security_hub(EnableDefaultStandards=False)
-
-    def forget(self) -> None:
-        """Drop the clients: after a reset, moto no longer knows their credentials."""
-        self._sessions.clear()
-        self._clients.clear()
 
     def imported(self, *findings: dict[str, Any], checked: bool = True) -> dict[str, Any]:
         return dict(self.client(checked=checked).batch_import_findings(Findings=findings))  # type: ignore[arg-type]
@@ -131,8 +119,7 @@ def test_enabled_per_account_and_region_and_disable_turns_it_off(sh: Hubs) -> No
 def test_reset_disables_security_hub_and_forgets_findings(sh: Hubs) -> None:
     sh.world.enable_security_hub()
     sh.imported(finding())
-    sh.world.aws.reset()
-    sh.forget()
+    sh.world.reset()  # the emulator, and the world's member credentials with it
     assert error_of(sh.client().get_findings)[0] == "InvalidAccessException"
     sh.world.enable_security_hub()
     assert sh.client().get_findings()["Findings"] == []

@@ -214,7 +214,7 @@ def test_two_checks_in_one_millisecond_still_update_the_finding(world: World) ->
     world.enable_security_hub()
     world.put(Type="NONE")
     stuck = "2026-11-28T03:00:00.000Z"
-    sink = SecurityHubSink(lambda a, r: world.session(a, r).client("securityhub"), lambda _region: "aws", lambda: stuck)
+    sink = SecurityHubSink(lambda a, r: world.client("securityhub", a, r), lambda _region: "aws", lambda: stuck)
     sink.send(_finding())
     sink.send(_finding(verdict=Verdict.COMPLIANT, outcome=Outcome.COMPLIANT))
 

@@ -19,7 +19,7 @@ from tests.conftest import MEMBER, MEMBER_REGION, World, load_event
 
 
 def logs(world: World) -> Any:
-    return world.session(MEMBER, MEMBER_REGION).client("logs")
+    return world.client("logs", MEMBER, MEMBER_REGION)
 
 
 def spans_key(world: World) -> str | None:
@@ -30,7 +30,7 @@ def spans_key(world: World) -> str | None:
 
 
 def transaction_search_on(world: World) -> None:
-    world.session(MEMBER, MEMBER_REGION).client("xray").update_trace_segment_destination(Destination="CloudWatchLogs")
+    world.client("xray", MEMBER, MEMBER_REGION).update_trace_segment_destination(Destination="CloudWatchLogs")
 
 
 def approved_key_and_xray_on_it(world: World, *, logs_allowed: bool = True) -> str:
@@ -155,7 +155,7 @@ def test_audit_shows_both_stores_and_fix_associates_a_dormant_store(
 ) -> None:
     key = approved_key_and_xray_on_it(world)
     transaction_search_on(world)
-    world.session(MEMBER, MEMBER_REGION).client("xray").update_trace_segment_destination(Destination="XRay")
+    world.client("xray", MEMBER, MEMBER_REGION).update_trace_segment_destination(Destination="XRay")
 
     code, [row] = _audit(capsys)
     assert code == 0  # a dormant store is compliant, with that detail
