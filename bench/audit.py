@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,9 @@ SERIAL_ACCOUNTS = sweep.SERIAL_ACCOUNTS
 LATENCY_MS = 50.0
 TARGET_MIB = 300.0
 TARGET_RATIO = 1.5
+# The judged audit runs this many times (this shared machine's speed varies by tens of percent within minutes); the
+# run with the median wall time is judged and every run's time is printed.
+TIMED_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,18 @@ def run(aws: LocalAWSProcess) -> Section:
 
     aws.control.set_faults(latency_ms=LATENCY_MS)
     serial = serial_loop(aws.world, members[:SERIAL_ACCOUNTS]) / SERIAL_ACCOUNTS
-    emulator_cpu = aws.cpu_seconds()
-    timed = audit(aws, None, DEFAULT_PARALLEL, LARGE + 1)
-    emulator_share = (aws.cpu_seconds() - emulator_cpu) / timed.seconds
+    timed_runs: list[tuple[AuditRun, float]] = []  # each run and the emulator's CPU seconds during it
+    for _ in range(TIMED_RUNS):
+        emulator_before = aws.cpu_seconds()
+        audited = audit(aws, None, DEFAULT_PARALLEL, LARGE + 1)
+        timed_runs.append((audited, aws.cpu_seconds() - emulator_before))
+    by_wall = sorted(timed_runs, key=lambda pair: pair[0].seconds)
+    timed, emulator_cpu = by_wall[len(by_wall) // 2]
+    emulator_share = emulator_cpu / timed.seconds
+    cores = os.cpu_count() or 1
+    # What this machine allows at best: the audit's CPU in one interpreter (one core at most), and the audit's and
+    # the emulator's CPU together over every core.
+    floor = max(timed.cpu_seconds, (timed.cpu_seconds + emulator_cpu) / cores)
     other = audit(aws, None, 1 if DEFAULT_PARALLEL > 1 else 2, LARGE + 1)
     aws.reset()
     per_client, per_call = unit_costs(aws)
@@ -208,7 +221,7 @@ def run(aws: LocalAWSProcess) -> Section:
     at_total = large.peak_rss_mib + slope * (TOTAL - large.accounts)
     ideal_timed = ideal(start_calls, path_calls, timed.accounts, timed.parallel)
     serial_total = serial * timed.accounts
-    runs = [small, large, timed, other]
+    runs = [small, large, *(r for r, _ in timed_runs), other]
     wrong = [f"{r.accounts} accounts, --parallel {r.parallel}: {r.verdicts}, exit {r.exit_code}" for r in runs]
     wrong = [w for w, r in zip(wrong, runs, strict=True) if not r.expected]
     cpu_per_account = timed.cpu_seconds / timed.accounts
@@ -259,6 +272,14 @@ def run(aws: LocalAWSProcess) -> Section:
             timed.seconds / ideal_timed <= TARGET_RATIO and not wrong,
         ),
         Row(
+            "the same audit's CPU floor on this machine (not a target)",
+            f"{floor:.1f} s",
+            f"audit CPU {timed.cpu_seconds:.1f} s + localaws CPU {emulator_cpu:.1f} s over {cores} cores; runs "
+            + ", ".join(f"{r.seconds:.1f}" for r, _ in timed_runs)
+            + " s (median judged)",
+            f"{times(floor / ideal_timed)} ideal",
+        ),
+        Row(
             "same audit vs a plain serial boto3 loop",
             f"{timed.seconds:.1f} s",
             f"serial loop {serial_total:.1f} s (scaled from {SERIAL_ACCOUNTS} accounts)",
@@ -296,7 +317,8 @@ def run(aws: LocalAWSProcess) -> Section:
         + ", ".join(f"{v:.0f}" for v in large.peak_series)
         + " MiB.",
         f"Critical path read from the call log: {start_calls} call(s) before the first account, then {path_calls} "
-        f"per account. localaws used {emulator_share * 100:.0f}% of a core during the judged run. Runs with "
+        f"per account. localaws used {emulator_share * 100:.0f}% of a core during the judged run (the median of "
+        f"{TIMED_RUNS}), in the same machine as the audit. Runs with "
         f"unexpected results: {wrong or 'none'}.",
         "The audit's wall time follows its CPU time more than the number of accounts at once: one process, one "
         "interpreter lock, and most of its CPU is botocore making calls (serialising, signing, HTTP, parsing). "
