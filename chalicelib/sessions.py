@@ -6,6 +6,7 @@ Endpoints come from the standard AWS_ENDPOINT_URL variable (botocore reads it), 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -184,6 +185,20 @@ class _MemberClient:
             return method(*args, **kwargs)
         finally:
             _acting.reset(token)
+
+
+def acting_client(shared: Any, account: str, credentials: tuple[str, str, str]) -> Any:
+    """One account's client over `shared`, a client of a members session (`members_session`): every call it makes is
+    signed with `credentials` (access key, secret key, session token), as ClientFactory's member clients are with the
+    credentials it assumed. For callers that hold an account's credentials themselves (the tests' world, for the
+    people it plays); nothing refreshes them."""
+    fixed = _Credentials(account, *credentials, expires_at=math.inf)
+    return _MemberClient(shared, lambda: fixed)
+
+
+def members_session(session: botocore.session.Session) -> botocore.session.Session:
+    """`session`, new, made into a members session: its clients sign as the account the calling thread acts for."""
+    return _as_member_session(session)
 
 
 class _MemberPaginator:

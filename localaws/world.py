@@ -25,6 +25,7 @@ from botocore.config import Config
 
 from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.events import PATTERN
+from chalicelib.sessions import acting_client, members_session
 from chalicelib.spans import logs_key_statement
 from chalicelib.table import TABLE_KEYS
 from localaws import inprocess
@@ -196,34 +197,32 @@ def local_session(
 
 
 class _Shared:
-    """What every world on one emulator shares for the whole process: one botocore session for the people's
-    clients, the central team's clients (their offline credentials outlive every reset), and two sessions for code
-    under test. A botocore session costs ~14 ms to set up and ~8 ms more for its first client; a further client on
-    it ~4 ms."""
+    """What every world on one emulator shares for the whole process: the people's two botocore sessions (the central
+    team's clients, kept: their offline credentials outlive every reset; and the clients they share in member
+    accounts), and two sessions for code under test. A botocore session costs ~14 ms to set up and ~8 ms more for its
+    first client; a further client on it ~4 ms."""
 
     def __init__(self, endpoint_url: str, app: WSGIApplication | None) -> None:
         self.people = local_session(endpoint_url, app=app, session=KeepingSession())
         self.code = local_session(endpoint_url, app=app, session=KeepingSession())
         self.members = local_session(endpoint_url, access_key=None, app=app, session=KeepingSession())
+        # The people's clients in member accounts: one per service, region and config, each call signed with the
+        # credentials of the account its wrapper is for (chalicelib.sessions.acting_client), as code under test
+        # shares its member clients. Every test's world assumes its roles again (a reset forgets the credentials).
+        self.people_members = members_session(
+            local_session(endpoint_url, access_key=None, app=app, session=KeepingSession())
+        )
         self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
 
-    def client(
-        self, service: str, region: str, credentials: tuple[str, str, str | None] | None, config: Config | None
-    ) -> Any:
-        """A client on the people's session: `credentials` None, the central team's (kept by the session), else a
-        new one with those credentials."""
+    def client(self, service: str, region: str, config: Config | None) -> Any:
+        """The central team's client (kept by the people's session)."""
         with self.lock:
-            if credentials is None:
-                return self.people.create_client(service, region_name=region, config=config)
-            access_key, secret_key, token = credentials
-            return self.people.create_client(
-                service,
-                region_name=region,
-                config=config,
-                aws_access_key_id=access_key,
-                aws_secret_access_key=secret_key,
-                aws_session_token=token,
-            )
+            return self.people.create_client(service, region_name=region, config=config)
+
+    def member_client(self, service: str, region: str, config: Config | None) -> Any:
+        """The people's shared client in member accounts (kept by its session); call it through `acting_client`."""
+        with self.lock:
+            return self.people_members.create_client(service, region_name=region, config=config)
 
 
 @functools.cache
@@ -305,14 +304,16 @@ class LocalWorld:
         outlive every reset, so each test's world reuses them."""
         shared = _shared(self.endpoint_url, self._app)
         if account == CENTRAL:
-            return shared.client(service, region, None, config)
+            return shared.client(service, region, config)
         key = (account, region, service, id(config))
         with self._lock:
             kept = self._clients.get(key)
         if kept is None or kept[0] is not config:  # (an id is only unique among live objects: keep the config)
-            built = (config, shared.client(service, region, self._account_credentials(account), config))
+            access_key, secret_key, token = self._account_credentials(account)
+            shared_client = shared.member_client(service, region, config)
+            member = acting_client(shared_client, account, (access_key, secret_key, token or ""))
             with self._lock:
-                kept = self._clients[key] = built
+                kept = self._clients[key] = (config, member)
         return kept[1]
 
     def session(self, account: str = CENTRAL, region: str = HOME_REGION) -> boto3.Session:
