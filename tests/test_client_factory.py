@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import cli
 from chalicelib.service import Responder
-from chalicelib.sessions import BUILDS_AT_ONCE, ClientFactory, NotActingError
+from chalicelib.sessions import BUILDS_AT_ONCE, ClientFactory, NotActingError, acting_client, members_session
 from chalicelib.settings import Settings
 from chalicelib.sweep import Sweeper, SweepStore, check_account
 from localaws.world import console_change, local_session
@@ -202,6 +202,28 @@ def test_the_shared_clients_sign_nothing_outside_an_accounts_call(world: World) 
         raw.get_encryption_config()
 
     assert world.calls()[before:] == []
+
+
+def test_acting_clients_over_one_shared_client_sign_with_the_credentials_given(world: World) -> None:
+    """What the tests' world uses for the people's clients in member accounts."""
+    raw: Any = members_session(local_session(world.aws.endpoint_url, access_key=None)).create_client(
+        "sts", region_name="eu-west-1"
+    )
+
+    def assumed(account: str) -> tuple[str, str, str]:
+        issued = world.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="person")
+        return (
+            issued["Credentials"]["AccessKeyId"],
+            issued["Credentials"]["SecretAccessKey"],
+            issued["Credentials"]["SessionToken"],
+        )
+
+    clients = {account: acting_client(raw, account, assumed(account)) for account in (MEMBER, OTHER)}
+
+    for account, client in clients.items():
+        assert client.get_caller_identity()["Arn"] == f"arn:aws:sts::{account}:assumed-role/admin/person"
+    with pytest.raises(NotActingError):
+        raw.get_caller_identity()
 
 
 def test_a_warm_event_responder_builds_no_clients_for_another_account(world: World) -> None:
