@@ -50,10 +50,16 @@ def _sweep_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def build(env: Mapping[str, str], home_account: str | None, session: botocore.session.Session | None = None) -> Runtime:
-    """Validate the configuration and wire the pieces. ConfigError names any bad variable."""
+def build(
+    env: Mapping[str, str],
+    home_account: str | None,
+    session: botocore.session.Session | None = None,
+    members: botocore.session.Session | None = None,
+) -> Runtime:
+    """Validate the configuration and wire the pieces. ConfigError names any bad variable. `session` and `members`:
+    as ClientFactory's `base` and `members` (default: botocore's, from the process environment)."""
     settings = Settings.from_env(env)
-    clients = ClientFactory(settings.member_role, base=session, home_account=home_account)
+    clients = ClientFactory(settings.member_role, base=session, members=members, home_account=home_account)
     storm, deliveries = None, None
     if settings.sweep_table:
         # The central table lives beside the functions (home account, their own region).

@@ -340,7 +340,9 @@ class Central:
         return env
 
     def runtime(self, function: str, **overrides: str) -> Runtime:
-        return build(self.env(function, **overrides), CENTRAL)
+        """The function's runtime as Lambda builds it, on the sessions the world keeps for code under test."""
+        world = self.world
+        return build(self.env(function, **overrides), CENTRAL, world.code_session(), world.code_member_session())
 
 
 def _logical_id(function: str) -> str:
