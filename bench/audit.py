@@ -63,6 +63,8 @@ class AuditRun:
     verdicts: dict[str, int]
     calls: list[dict[str, str]]
     peak_series: list[float]  # peak RSS (MiB) after each account reported done
+    emulator_cpu_seconds: float  # the localaws process's CPU while the child ran
+    child_seconds: float  # the child's whole life (start-up included), the window of emulator_cpu_seconds
 
     @property
     def expected(self) -> bool:
@@ -97,6 +99,7 @@ def audit(aws: LocalAWSProcess, accounts: list[str] | None, parallel: int, expec
     start = aws.call_count()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "audit.json"
+        emulator_before, began = aws.cpu_seconds(), time.perf_counter()
         child = subprocess.Popen(
             [sys.executable, "-m", "bench.audit_child", str(out), *argv],
             cwd=ROOT,
@@ -110,8 +113,10 @@ def audit(aws: LocalAWSProcess, accounts: list[str] | None, parallel: int, expec
         status = Path(f"/proc/{child.pid}/status")
         series = [_peak_mib(status) for line in child.stderr if line.startswith("[")]
         stdout = child.stdout.read()
-        if child.wait() != 0:
-            raise RuntimeError(f"audit child failed ({child.returncode}): {stdout[-500:]}")
+        returncode = child.wait()
+        emulator_cpu, child_seconds = aws.cpu_seconds() - emulator_before, time.perf_counter() - began
+        if returncode != 0:
+            raise RuntimeError(f"audit child failed ({returncode}): {stdout[-500:]}")
         rows = json.loads(out.read_text())
     figures: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return AuditRun(
@@ -125,6 +130,8 @@ def audit(aws: LocalAWSProcess, accounts: list[str] | None, parallel: int, expec
         verdicts=dict(Counter(str(r["verdict"]) for r in rows)),
         calls=aws.control.calls()[start:],
         peak_series=series,
+        emulator_cpu_seconds=emulator_cpu,
+        child_seconds=child_seconds,
     )
 
 
@@ -200,18 +207,13 @@ def run(aws: LocalAWSProcess) -> Section:
 
     aws.control.set_faults(latency_ms=LATENCY_MS)
     serial = serial_loop(aws.world, members[:SERIAL_ACCOUNTS]) / SERIAL_ACCOUNTS
-    timed_runs: list[tuple[AuditRun, float]] = []  # each run and the emulator's CPU seconds during it
-    for _ in range(TIMED_RUNS):
-        emulator_before = aws.cpu_seconds()
-        audited = audit(aws, None, DEFAULT_PARALLEL, LARGE + 1)
-        timed_runs.append((audited, aws.cpu_seconds() - emulator_before))
-    by_wall = sorted(timed_runs, key=lambda pair: pair[0].seconds)
-    timed, emulator_cpu = by_wall[len(by_wall) // 2]
-    emulator_share = emulator_cpu / timed.seconds
-    cores = os.cpu_count() or 1
-    # What this machine allows at best: the audit's CPU in one interpreter (one core at most), and the audit's and
-    # the emulator's CPU together over every core.
-    floor = max(timed.cpu_seconds, (timed.cpu_seconds + emulator_cpu) / cores)
+    timed_runs = [audit(aws, None, DEFAULT_PARALLEL, LARGE + 1) for _ in range(TIMED_RUNS)]
+    timed = sorted(timed_runs, key=lambda r: r.seconds)[len(timed_runs) // 2]
+    emulator_share = timed.emulator_cpu_seconds / timed.child_seconds
+    cores = len(os.sched_getaffinity(0))
+    # The least wall time this machine's CPU allows (latency left out): the audit's CPU in one interpreter (one core
+    # at most), and the audit's and the emulator's CPU together over the cores this process may use.
+    floor = max(timed.cpu_seconds, (timed.cpu_seconds + timed.emulator_cpu_seconds) / cores)
     other = audit(aws, None, 1 if DEFAULT_PARALLEL > 1 else 2, LARGE + 1)
     aws.reset()
     per_client, per_call = unit_costs(aws)
@@ -221,7 +223,7 @@ def run(aws: LocalAWSProcess) -> Section:
     at_total = large.peak_rss_mib + slope * (TOTAL - large.accounts)
     ideal_timed = ideal(start_calls, path_calls, timed.accounts, timed.parallel)
     serial_total = serial * timed.accounts
-    runs = [small, large, *(r for r, _ in timed_runs), other]
+    runs = [small, large, *timed_runs, other]
     wrong = [f"{r.accounts} accounts, --parallel {r.parallel}: {r.verdicts}, exit {r.exit_code}" for r in runs]
     wrong = [w for w, r in zip(wrong, runs, strict=True) if not r.expected]
     cpu_per_account = timed.cpu_seconds / timed.accounts
@@ -248,7 +250,8 @@ def run(aws: LocalAWSProcess) -> Section:
         "latency, `--parallel "
         f"{DEFAULT_PARALLEL}` (the default); 1,000 accounts extrapolated from the per-account slope (below), not "
         "measured. "
-        f"Wall time = the audit's own (imports left out) with {LATENCY_MS:g} ms on every AWS call; serial loop = "
+        f"Wall time = the audit's own (imports left out) with {LATENCY_MS:g} ms on every AWS call, the median of "
+        f"{TIMED_RUNS} runs (this shared machine's speed varies by tens of percent within minutes); serial loop = "
         f"`bench.sweep.serial_loop` on {SERIAL_ACCOUNTS} accounts, scaled; ideal = (calls before the first account "
         f"+ ⌈accounts / N⌉ × one account's critical path) × {LATENCY_MS:g} ms for N accounts at once, both counts "
         f"read from the call log. Set-up of the organizations: {setup:.0f} s.",
@@ -264,7 +267,8 @@ def run(aws: LocalAWSProcess) -> Section:
             at_total <= TARGET_MIB and not wrong,
         ),
         Row(
-            f"audit wall time, {timed.accounts} accounts × 17 regions, --parallel {timed.parallel}, 50 ms/call",
+            f"audit wall time, {timed.accounts} accounts × 17 regions, --parallel {timed.parallel}, 50 ms/call "
+            f"(median of {TIMED_RUNS} runs)",
             f"{timed.seconds:.1f} s",
             f"ideal {ideal_timed:.1f} s ({start_calls} + ⌈{timed.accounts}/{timed.parallel}⌉ × {path_calls} calls)",
             times(timed.seconds / ideal_timed),
@@ -274,9 +278,8 @@ def run(aws: LocalAWSProcess) -> Section:
         Row(
             "the same audit's CPU floor on this machine (not a target)",
             f"{floor:.1f} s",
-            f"audit CPU {timed.cpu_seconds:.1f} s + localaws CPU {emulator_cpu:.1f} s over {cores} cores; runs "
-            + ", ".join(f"{r.seconds:.1f}" for r, _ in timed_runs)
-            + " s (median judged)",
+            f"audit CPU {timed.cpu_seconds:.1f} s + localaws CPU {timed.emulator_cpu_seconds:.1f} s over {cores} "
+            "cores; runs " + ", ".join(f"{r.seconds:.1f}" for r in timed_runs) + " s (median judged)",
             f"{times(floor / ideal_timed)} ideal",
         ),
         Row(
@@ -299,7 +302,7 @@ def run(aws: LocalAWSProcess) -> Section:
         "| accounts | --parallel | latency | wall | ideal | CPU (audit process) | of which GC | peak RSS | verdicts |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, r in (("0 ms", small), ("0 ms", large), ("50 ms", timed), ("50 ms", other)):
+    for label, r in (("0 ms", small), ("0 ms", large), *(("50 ms", run) for run in timed_runs), ("50 ms", other)):
         slow = label != "0 ms"
         section.details.append(
             f"| {r.accounts} | {r.parallel} | {label} | {r.seconds:.1f} s "

@@ -136,7 +136,8 @@ def shared_loader() -> botocore.loaders.Loader:
 class KeepingSession(botocore.session.Session):
     """A botocore session that builds each client on its own credentials once, and hands the same one out again.
 
-    For the central team's session and the sessions code under test builds its clients from: each test builds its
+    For the people's sessions (the central team's, and the one shared in member accounts) and the sessions code under
+    test builds its clients from: each test builds its
     own world, responder and client factory, and a client costs ~3-6 ms to build (most of it copying the session's
     event handlers), a quarter of the suite's CPU when every test built its own. A client keeps no state a later
     test could see, but its connection pool and, in standard retry mode, its retry quota (botocore/retries/quota.py:
@@ -249,8 +250,10 @@ class LocalWorld:
     """The people of the story acting on one localaws. The central team uses the offline credentials (moto's
     default account); an administrator of a member account assumes OrganizationAccountAccessRole there once.
 
-    Clients are kept per (account, region, service); `reset` empties the emulator and forgets the assumed-role
-    credentials, which moto forgets with it (it maps access keys to accounts through its IAM state).
+    Clients are kept per (account, region, service, config): the central team's, and the shared clients beneath the
+    member accounts' wrappers, for the whole process (register event hooks only on a client of ``session()``, which
+    is a test's own); `reset` empties the emulator and forgets the assumed-role credentials and the wrappers, which
+    moto forgets with it (it maps access keys to accounts through its IAM state).
     Thread-safe: the benchmarks set accounts up from several threads.
     """
 

@@ -164,8 +164,8 @@ def world(localaws: LocalAWS) -> World:
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker more than the machine has cores. A fifth of the suite's time is waiting, not computing
-    (the demo, the AWS CLI and packaging tests wait on child processes; the throttling tests on the SDK's retry
-    back-off), and the extra worker computes meanwhile."""
+    (the demo, packaging and ``python -m localaws`` tests wait on child processes; the throttling tests on the SDK's
+    retry back-off), and the extra worker computes meanwhile."""
     return (os.cpu_count() or 1) + 1
 
 

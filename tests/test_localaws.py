@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import shlex
 import time
 import uuid
@@ -479,10 +480,12 @@ def test_serves_a_few_hundred_concurrent_requests(aws: LocalAWS) -> None:
 
 
 def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path) -> str:
-    """One of the guide's commands, verbatim, through the AWS CLI: what its ``aws`` executable runs
-    (``awscli.clidriver.main``: ``create_clidriver().main(argv)``), in this process with the environment below. A new
-    ``aws`` process per command costs its interpreter and imports again: measured side by side (scratch, three
-    commands against one localaws), 941 ms of CPU per command in a process of its own, 335-353 ms in this one."""
+    """One of the guide's commands, verbatim, through the AWS CLI installed beside this Python: the code its ``aws``
+    executable runs (``awscli.clidriver.main``: ``create_clidriver().main(argv)``), in this process, with the
+    environment below in ``os.environ`` for the command's duration. A new ``aws`` process per command costs its
+    interpreter and imports again: measured side by side (scratch, three commands against one localaws), 941 ms of
+    CPU per command in a process of its own, 335-353 ms in this one. The CLI's logger is restored afterwards (each
+    command sets it up again and adds a handler)."""
     env = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -491,13 +494,21 @@ def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path) -> str:
         "AWS_CONFIG_FILE": str(tmp_path / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
     }
+    cli_logger = logging.getLogger("awscli")
+    handlers, level = list(cli_logger.handlers), cli_logger.level
     out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        for name, value in env.items():
-            mp.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            mp.delenv(name, raising=False)
-        code = awscli.clidriver.create_clidriver().main(shlex.split(command))
+    try:
+        with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            for name, value in env.items():
+                mp.setenv(name, value)
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+                mp.delenv(name, raising=False)
+            try:
+                code = awscli.clidriver.create_clidriver().main(shlex.split(command))
+            except SystemExit as exit_:  # argparse's way of refusing arguments
+                code = exit_.code
+    finally:
+        cli_logger.handlers[:], cli_logger.level = handlers, level
     assert code == 0, err.getvalue()
     return out.getvalue()
 

@@ -628,7 +628,8 @@ def test_spans_operations_are_in_the_call_log(aws: LocalAWS) -> None:
 
 @pytest.fixture
 def cli(aws: LocalAWS, tmp_path: Path) -> Callable[[str], str]:
-    """The AWS CLI next to this Python, against the session's localaws (tests/test_localaws.py runs it)."""
+    """The AWS CLI installed beside this Python, against the session's localaws (tests/test_localaws.py runs it in
+    this process)."""
     return lambda command: run_aws_cli(command, aws.endpoint_url, tmp_path)
 
 
