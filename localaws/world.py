@@ -137,12 +137,13 @@ class KeepingSession(botocore.session.Session):
     """A botocore session that builds each client on its own credentials once, and hands the same one out again.
 
     For the people's sessions (the central team's, and the one shared in member accounts) and the sessions code under
-    test builds its clients from: each test builds its
-    own world, responder and client factory, and a client costs ~3-6 ms to build (most of it copying the session's
-    event handlers), a quarter of the suite's CPU when every test built its own. A client keeps no state a later
-    test could see, but its connection pool and, in standard retry mode, its retry quota (botocore/retries/quota.py:
-    a retry that ends in failure spends some, every call that succeeds refills it), which the suite's throttling
-    never exhausts. Clients with credentials of their own (explicit keys) or other arguments are built anew.
+    test builds its clients from: each test builds its own world, responder and client factory, and a client costs
+    ~3-6 ms to build (most of it copying the session's event handlers), a quarter of the suite's CPU when every test
+    built its own. A client keeps no state a later test could see, but its connection pool and, in standard retry
+    mode, its retry quota (botocore/retries/quota.py: a retry that ends in failure spends some, every call that
+    succeeds refills it), which the suite's throttling never exhausts, and the event hooks someone registers on it
+    (so tests register theirs only on clients of their own). Clients with credentials of their own (explicit keys)
+    or other arguments are built anew.
     """
 
     def __init__(self) -> None:
