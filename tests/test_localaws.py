@@ -6,7 +6,10 @@ import contextlib
 import io
 import json
 import logging
+import os
 import shlex
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -479,13 +482,14 @@ def test_serves_a_few_hundred_concurrent_requests(aws: LocalAWS) -> None:
 # --- python -m localaws and the AWS CLI ---------------------------------------------------------------------
 
 
-def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path) -> str:
+def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path, *, executable: bool = False) -> str:
     """One of the guide's commands, verbatim, through the AWS CLI installed beside this Python: the code its ``aws``
     executable runs (``awscli.clidriver.main``: ``create_clidriver().main(argv)``), in this process, with the
-    environment below in ``os.environ`` for the command's duration. A new ``aws`` process per command costs its
-    interpreter and imports again: measured side by side (scratch, three commands against one localaws), 941 ms of
-    CPU per command in a process of its own, 335-353 ms in this one. The CLI's logger is restored afterwards (each
-    command sets it up again and adds a handler)."""
+    environment below in ``os.environ`` for the command's duration; with `executable`, that ``aws`` executable itself
+    in a process of its own, as the README has users run it. A new process per command costs its interpreter and
+    imports again: measured side by side (scratch, three commands against one localaws), 941 ms of CPU per command in
+    a process of its own, 335-353 ms in this one. The CLI's logger is restored afterwards (each command sets it up
+    again and adds a handler)."""
     env = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -494,6 +498,12 @@ def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path) -> str:
         "AWS_CONFIG_FILE": str(tmp_path / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
     }
+    if executable:
+        clean = {name: value for name, value in os.environ.items() if name not in {"AWS_PROFILE", "AWS_SESSION_TOKEN"}}
+        argv = [str(Path(sys.executable).parent / "aws"), *shlex.split(command)]
+        result = subprocess.run(argv, env=clean | env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
     cli_logger = logging.getLogger("awscli")
     handlers, level = list(cli_logger.handlers), cli_logger.level
     out, err = io.StringIO(), io.StringIO()
@@ -537,7 +547,10 @@ def test_aws_cli_runs_the_guides_commands_against_python_m_localaws(tmp_path: Pa
                 tmp_path,
             )
         )
-        got = json.loads(run_aws_cli("xray get-encryption-config --region us-east-1", endpoint_url, tmp_path))
+        # The last one as users run it: the aws executable in .venv/bin, a process of its own.
+        got = json.loads(
+            run_aws_cli("xray get-encryption-config --region us-east-1", endpoint_url, tmp_path, executable=True)
+        )
         calls = LocalAWSClient(endpoint_url).calls()
     finally:
         process.terminate()
