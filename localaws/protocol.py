@@ -21,7 +21,8 @@ from xml.sax.saxutils import escape
 
 import botocore.loaders
 import botocore.model
-from botocore.exceptions import UnknownServiceError
+import botocore.regions
+from botocore.exceptions import UnknownRegionError, UnknownServiceError
 from werkzeug.wrappers import Response
 
 if TYPE_CHECKING:
@@ -155,24 +156,32 @@ class Partition:
 
 
 @functools.cache
+def _endpoint_data() -> dict[str, Any]:
+    data: dict[str, Any] = _loader.load_data("endpoints")
+    return data
+
+
+@functools.cache
 def partitions() -> tuple[Partition, ...]:
-    endpoints = _loader.load_data("endpoints")
     return tuple(
         Partition(p["partition"], tuple(sorted(p["regions"])), str(p["dnsSuffix"]), str(p["regionRegex"]))
-        for p in endpoints["partitions"]
+        for p in _endpoint_data()["partitions"]
     )
 
 
+@functools.cache
+def _resolver() -> botocore.regions.EndpointResolver:
+    return botocore.regions.EndpointResolver(_endpoint_data())
+
+
 def partition_of(region: str) -> str:
-    """The partition of a region, as botocore finds it (botocore/regions.py EndpointResolver): the partition that
-    lists the Region, else the one whose regionRegex matches its name, else aws."""
-    for partition in partitions():
-        if region in partition.regions:
-            return partition.name
-    for partition in partitions():
-        if re.match(partition.region_regex, region):
-            return partition.name
-    return "aws"
+    """The partition of a region, as botocore finds it (``Session.get_partition_for_region``, which chalicelib uses
+    too: the first partition that lists the Region or whose regionRegex matches its name); aws when none does."""
+    try:
+        partition: str = _resolver().get_partition_for_region(region)
+    except UnknownRegionError:
+        return "aws"
+    return partition
 
 
 def json_response(document: Mapping[str, Any]) -> Response:
