@@ -136,7 +136,7 @@ class _ActingProvider(botocore.credentials.CredentialProvider):
         return _ActingCredentials()
 
 
-def _as_member_session(session: botocore.session.Session) -> botocore.session.Session:
+def members_session(session: botocore.session.Session) -> botocore.session.Session:
     """The session, its clients signing as the account the calling thread acts for (see _ActingCredentials). It
     must be new or already such a session: credentials it resolved before would be used instead."""
     session.register_component(
@@ -196,11 +196,6 @@ def acting_client(shared: Any, account: str, credentials: tuple[str, str, str]) 
     return _MemberClient(shared, lambda: fixed)
 
 
-def members_session(session: botocore.session.Session) -> botocore.session.Session:
-    """`session`, new, made into a members session: its clients sign as the account the calling thread acts for."""
-    return _as_member_session(session)
-
-
 class _MemberPaginator:
     """A member client's paginator. `paginate` returns every page at once (a list): botocore's page iterator calls
     AWS as it is iterated, which could be after the account's call has ended."""
@@ -256,7 +251,7 @@ class ClientFactory:
             base = _with_shared_loader(botocore.session.get_session())
             members = members or _with_shared_loader(botocore.session.get_session())
         self._base = base
-        self._members = _as_member_session(members or _session_like(base))
+        self._members = members_session(members or _session_like(base))
         self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
         self._member_role = member_role
         self._home_account = home_account

@@ -214,17 +214,14 @@ class _Shared:
         self.people_members = members_session(
             local_session(endpoint_url, access_key=None, app=app, session=KeepingSession())
         )
-        self.lock = threading.Lock()  # botocore sessions are not documented as safe for concurrent client creation
 
     def client(self, service: str, region: str, config: Config | None) -> Any:
-        """The central team's client (kept by the people's session)."""
-        with self.lock:
-            return self.people.create_client(service, region_name=region, config=config)
+        """The central team's client (kept, and built one at a time, by the people's KeepingSession)."""
+        return self.people.create_client(service, region_name=region, config=config)
 
     def member_client(self, service: str, region: str, config: Config | None) -> Any:
         """The people's shared client in member accounts (kept by its session); call it through `acting_client`."""
-        with self.lock:
-            return self.people_members.create_client(service, region_name=region, config=config)
+        return self.people_members.create_client(service, region_name=region, config=config)
 
 
 @functools.cache
