@@ -7,6 +7,7 @@ Endpoints come from the standard AWS_ENDPOINT_URL variable (botocore reads it), 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -501,15 +502,31 @@ _loaders: dict[str | None, botocore.loaders.Loader] = {}
 _loaders_lock = threading.Lock()
 
 
-def _with_shared_loader(session: botocore.session.Session) -> botocore.session.Session:
-    """The session, reading botocore's endpoint and service models through the process's one loader for its data
-    path: every session the process builds (an audit, a container's runtime, each test's) parses them once."""
-    data_path = session.get_config_variable("data_path")
+class _SearchPaths(list[str]):
+    """A shared loader's search paths. Every boto3.Session over a botocore session appends boto3's data directory to
+    its loader's list (boto3/session.py `_setup_loader`); with one loader behind every session the list would grow
+    by one per session, and each model lookup that misses the cache lists every path."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
+    """The process's one botocore data loader for `data_path` (the session variable; None: botocore's own data):
+    every session built on it (an audit's, a container's runtime, each test's and the local world's) parses the
+    endpoint and service models once."""
     with _loaders_lock:
         loader = _loaders.get(data_path)
         if loader is None:
-            loader = _loaders[data_path] = botocore.loaders.create_loader(data_path)
-    session.register_component("data_loader", loader)
+            paths = _SearchPaths(data_path.split(os.pathsep) if data_path else [])  # as botocore's create_loader
+            loader = _loaders[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
+    return loader
+
+
+def _with_shared_loader(session: botocore.session.Session) -> botocore.session.Session:
+    """The session, reading botocore's endpoint and service models through the process's shared loader."""
+    session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
     return session
 
 

@@ -17,9 +17,9 @@ from urllib.parse import urlencode, urlsplit
 import boto3
 import botocore.session
 
+from chalicelib.sessions import shared_loader
 from localaws.calls import CallEntry
 from localaws.faults import FaultChanges, fault_changes
-from localaws.world import shared_loader
 
 READY_PREFIX = "localaws listening on "
 
@@ -115,7 +115,7 @@ def admin_session(account: str, region: str) -> boto3.Session:
     """An administrator's session in an emulated account (moto's STS AssumeRole acts in the role's account).
 
     Uses the standard AWS_ENDPOINT_URL and credential variables of this process, as the AWS CLI would, and the
-    process's one botocore data loader (``localaws.world.shared_loader``), so the models are parsed only once.
+    process's one botocore data loader (``chalicelib.sessions.shared_loader``), so the models are parsed only once.
     """
     creds = boto3.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"

@@ -25,7 +25,7 @@ from botocore.config import Config
 
 from chalicelib.coverage_policy import FORWARDER_ROLE, FORWARDING_RULE
 from chalicelib.events import PATTERN
-from chalicelib.sessions import acting_client, members_session
+from chalicelib.sessions import acting_client, members_session, shared_loader
 from chalicelib.spans import logs_key_statement
 from chalicelib.table import TABLE_KEYS
 from localaws import inprocess
@@ -117,22 +117,6 @@ def offline_env(endpoint_url: str | None = None) -> dict[str, str]:
     return env
 
 
-class _SearchPaths(list[str]):
-    """The shared loader's search paths. Every boto3.Session appends boto3's data directory to its loader's list;
-    with one loader behind every session the list would grow by one per session, and each model lookup that
-    misses the cache lists every path."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-@functools.cache
-def shared_loader() -> botocore.loaders.Loader:
-    """One botocore data loader for the whole process: endpoint and service models are parsed once."""
-    return botocore.loaders.Loader(extra_search_paths=_SearchPaths())
-
-
 class KeepingSession(botocore.session.Session):
     """A botocore session that builds each client on its own credentials once, and hands the same one out again.
 
@@ -172,6 +156,7 @@ def local_session(
     token: str | None = None,
     session: botocore.session.Session | None = None,
     app: WSGIApplication | None = None,
+    back_off: bool = False,
 ) -> botocore.session.Session:
     """A botocore session that talks to `endpoint_url` with the given credentials, ignoring the process
     environment's AWS configuration (profile, config and credentials files, endpoint URLs). With `endpoint_url`
@@ -179,9 +164,11 @@ def local_session(
     new, unused session (e.g. of a subclass) instead of a plain one. `access_key` None: no credentials of its own
     (the code under test gives it its credential provider: ``ClientFactory(members=...)``). `app`: the emulator's
     WSGI app, when it runs in this process: the session's clients then call it without a socket
-    (localaws.inprocess)."""
+    (localaws.inprocess). Its clients retry at once (`back_off` False: see `_RetryAtOnce`) unless `back_off`."""
     session = session or botocore.session.Session()
     session.register_component("data_loader", shared_loader())
+    if not back_off:
+        session.register("creating-client-class", _retry_at_once)
     # Session variables are overridden through the session (its instance variables come first in every lookup
     # chain); the endpoint URL is not a session variable but a config-store value each client reads
     # (botocore/args.py _compute_configured_endpoint_url), and overrides in the store win over its providers.
@@ -196,6 +183,57 @@ def local_session(
     if app is not None:
         inprocess.connect(session, app)
     return session
+
+
+def _retry_at_once(**kwargs: Any) -> None:
+    """On ``creating-client-class``: mix `_RetryAtOnce` into the client class botocore is about to build."""
+    kwargs["base_classes"].insert(0, _RetryAtOnce)
+
+
+class _RetryAtOnce:
+    """Mixed into the clients of a local session (botocore's ``creating-client-class`` event, the way boto3 adds
+    methods to clients): botocore decides every retry as it always does, and the client retries at once instead of
+    sleeping the back-off botocore chose.
+
+    botocore registers its retry handler on the client's ``meta.events`` right after building the client
+    (botocore/client.py `create_client` → `_register_retries`), and the endpoint sleeps for the delay the first
+    ``needs-retry`` handler returns, then resends (botocore/endpoint.py `_needs_retry`: ``time.sleep(delay)``). In
+    standard mode that delay is up to 1, 2, 4 ... seconds per attempt after a throttling error
+    (botocore/retries/standard.py `ExponentialBackoff`): real seconds the test process would sit idle (15 s over the
+    suite, 9 s of them in one test). The handler still runs, so the decision, the attempt count, the retry quota and
+    the error raised after the last attempt are botocore's; only the wait is skipped. Sessions that test the wait
+    itself pass ``back_off=True``."""
+
+    meta: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meta.events = _RegisteringRetriesAtOnce(self.meta.events)
+
+
+class _RegisteringRetriesAtOnce:
+    """A client's event emitter whose ``needs-retry`` handlers answer 0 s where they answer a back-off delay; the
+    delays they chose are kept in `skipped_back_off`, in seconds."""
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+        self.skipped_back_off: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._events, name)
+
+    def register(self, event_name: str, handler: Any, *args: Any, **kwargs: Any) -> None:
+        if event_name.startswith("needs-retry."):
+            handler = functools.partial(_at_once, handler, self.skipped_back_off)
+        self._events.register(event_name, handler, *args, **kwargs)
+
+
+def _at_once(handler: Any, skipped: list[float], **kwargs: Any) -> Any:
+    delay = handler(**kwargs)  # None: no retry; False: no retry and no other handler's; a number: retry after it
+    if isinstance(delay, int | float) and not isinstance(delay, bool):
+        skipped.append(delay)
+        return 0
+    return delay
 
 
 class _Shared:

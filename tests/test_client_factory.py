@@ -73,8 +73,9 @@ class CountingSession(botocore.session.Session):
 
 def counting_factory(world: World) -> tuple[ClientFactory, Builds]:
     builds = Builds()
-    base = local_session(world.aws.endpoint_url, session=CountingSession(builds))
-    members = local_session(world.aws.endpoint_url, access_key=None, session=CountingSession(builds))
+    # Real back-off: the retry test needs the other accounts' calls to go out between one account's attempts.
+    base = local_session(world.aws.endpoint_url, session=CountingSession(builds), back_off=True)
+    members = local_session(world.aws.endpoint_url, access_key=None, session=CountingSession(builds), back_off=True)
     return ClientFactory("XRayGuardMember", base=base, members=members, home_account=CENTRAL), builds
 
 

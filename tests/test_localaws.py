@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from chalicelib.sessions import shared_loader
 from localaws import FailRule, FaultSettings, LocalAWS, LocalAWSClient, start_subprocess
 from localaws.world import local_session
 from tests.helpers import NO_RETRIES, error_of
@@ -68,9 +70,10 @@ def aws(server: LocalAWS) -> LocalAWS:
 
 
 def session(credentials: CredentialsTypeDef | None = None, region: str = "us-east-1") -> boto3.Session:
-    """A session with these credentials (default: the offline ones); clients name this module's server."""
+    """A session with these credentials (default: the offline ones, one session per region for the module: a session
+    costs ~16 ms of CPU to set up); clients name this module's server."""
     if credentials is None:
-        return boto3.Session(botocore_session=local_session(None, region=region))
+        return _offline_session(region)
     base = local_session(
         None,
         region=region,
@@ -79,6 +82,11 @@ def session(credentials: CredentialsTypeDef | None = None, region: str = "us-eas
         token=credentials["SessionToken"],
     )
     return boto3.Session(botocore_session=base)
+
+
+@functools.cache
+def _offline_session(region: str) -> boto3.Session:
+    return boto3.Session(botocore_session=local_session(None, region=region))
 
 
 def xray(aws: LocalAWS, credentials: CredentialsTypeDef | None = None, region: str = "us-east-1") -> XRayClient:
@@ -488,8 +496,9 @@ def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path, *, executable: 
     environment below in ``os.environ`` for the command's duration; with `executable`, that ``aws`` executable itself
     in a process of its own, as the README has users run it. A new process per command costs its interpreter and
     imports again: measured side by side (scratch, three commands against one localaws), 941 ms of CPU per command in
-    a process of its own, 335-353 ms in this one. The CLI's logger is restored afterwards (each command sets it up
-    again and adds a handler)."""
+    a process of its own, 335-353 ms in this one. The CLI's session reads botocore's models through the process's
+    shared loader (each new session parsed endpoints.json again: ~0.3 s of CPU per command). The CLI's logger is
+    restored afterwards (each command sets it up again and adds a handler)."""
     env = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -514,7 +523,10 @@ def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path, *, executable: 
             for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
                 mp.delenv(name, raising=False)
             try:
-                code = awscli.clidriver.create_clidriver().main(shlex.split(command))
+                driver = awscli.clidriver.create_clidriver()
+                session = driver.session  # models and endpoints from the process's loader, parsed once per worker
+                session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
+                code = driver.main(shlex.split(command))
             except SystemExit as exit_:  # argparse's way of refusing arguments
                 code = exit_.code
     finally:

@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from chalicelib.sessions import CLIENT_CONFIG
 from localaws import LocalAWS, LocalAWSClient
 from localaws.world import CENTRAL, MEMBER, MEMBER_REGION, LocalWorld, offline_env, topic_arn
 from tests.conftest import World
@@ -98,6 +101,29 @@ def test_deferred_key_pairs_sign_verify_and_give_their_public_key(world: World, 
 
     assert valid is True
     assert isinstance(public, rsa.RSAPublicKey) == (spec == "RSA_2048")
+
+
+def test_the_worlds_clients_make_every_retry_botocore_decides_without_its_back_off(world: World) -> None:
+    """The people's and the code's clients, in botocore's retry modes (the default standard one, legacy, and standard
+    as xray-guard configures it): throttled on every attempt, they make all the attempts botocore's retry handler
+    decides and then raise, and each back-off it chose is skipped (kept on the client) instead of slept."""
+    world.aws.set_faults(throttle_rate=1.0)
+    legacy = Config(retries={"mode": "legacy"})
+    clients = [  # attempts: botocore/retries/standard.py DEFAULT_MAX_ATTEMPTS, botocore/data/_retry.json, 1 + 6
+        (world.client("xray", MEMBER, MEMBER_REGION), 3),
+        (world.client("xray", MEMBER, MEMBER_REGION, config=legacy), 5),
+        (world.client("xray", MEMBER, MEMBER_REGION, config=CLIENT_CONFIG), 7),
+        (world.code_session().create_client("xray", "eu-west-1", config=CLIENT_CONFIG), 7),
+    ]
+    for client, attempts in clients:
+        before = len(client.meta.events.skipped_back_off)
+        with pytest.raises(ClientError) as raised:
+            client.get_encryption_config()
+
+        assert raised.value.response["Error"]["Code"] == "ThrottledException"  # X-Ray's (botocore xray model)
+        assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == attempts - 1
+        assert len(client.meta.events.skipped_back_off) - before == attempts - 1
+    assert len(world.calls("GetEncryptionConfig")) == 3 + 5 + 7 + 7
 
 
 def test_the_world_ignores_the_process_aws_environment(localaws: LocalAWS) -> None:
