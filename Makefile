@@ -76,11 +76,13 @@ check: test
 demo: venv
 	$(PY) -m demo
 
+# chalice zips the project directory's chalicelib as it finds it, bytecode included: it packages a copy of the
+# sources without any (build/src), and writes none there (it imports app.py): the size target counts sources, and
+# nothing in the checkout, which running tests may be importing, is touched.
 package: venv
-	rm -rf build/package && mkdir -p build
-	find chalicelib -name __pycache__ -prune -exec rm -rf {} +
-	@# No .pyc in the zip (chalice imports app.py, which would write chalicelib's): the size target counts sources.
-	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/central.json build/package
+	rm -rf build/package build/src && mkdir -p build/src
+	tar -c --exclude=__pycache__ --exclude=deployments app.py requirements.txt .chalice chalicelib | tar -x -C build/src
+	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/chalice --project-dir build/src package --stage $(STAGE) --merge-template $(CURDIR)/infra/central.json $(CURDIR)/build/package
 	@ls -l build/package
 
 # The packaged template as CloudFormation will run it (SAM transform offline, aws-sam-translator), then cfn-lint

@@ -1,12 +1,11 @@
 """Lambda package size: the deployment.zip that `make package` builds, zipped and unzipped.
 
 Runs the Makefile's own `chalice package ...` line (read from `make -n package`, so it follows the Makefile) with
-its output directory swapped for a temporary one, in a copy of what chalice packages (app.py, requirements.txt,
-.chalice/, chalicelib/, and infra/ for the merged template) without bytecode: the recipe deletes chalicelib's
-__pycache__ before it packages, and the copy is the same thing without deleting anything in the checkout that
-running code may be using. So it measures what `make package` ships, as the code is now, and never races
-another `make package` over build/package. The zip's own size is the target's figure; the sum of the members'
-uncompressed sizes (zipfile), the largest top-level entries and any bytecode in the zip are context.
+its project and output directories swapped for temporary ones: a copy of what chalice packages (app.py,
+requirements.txt, .chalice/, chalicelib/) without bytecode, as the recipe copies them to build/src. So it measures
+what `make package` ships, as the code is now, and never races another `make package` over build/. The zip's own
+size is the target's figure; the sum of the members' uncompressed sizes (zipfile), the largest top-level entries
+and any bytecode in the zip are context.
 """
 
 from __future__ import annotations
@@ -33,14 +32,14 @@ def makefile_command() -> tuple[dict[str, str], list[str]]:
     """The `chalice package` command of the Makefile's package recipe, as make would run it: the variables the
     line sets for it (`NAME=value` before the command), and the command."""
     dry = subprocess.run(["make", "-n", "package"], cwd=ROOT, capture_output=True, text=True, check=True)
-    line = next(line for line in dry.stdout.splitlines() if "chalice package" in line)
+    line = next(line for line in dry.stdout.splitlines() if re.search(r"\bchalice\b.* package ", line))
     words = shlex.split(line)
     assignments = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word), words))
     return dict(word.split("=", 1) for word in assignments), words[len(assignments) :]
 
 
-# What `chalice package` reads from the project directory (and the template the recipe merges).
-PACKAGED = ("app.py", "requirements.txt", ".chalice", "chalicelib", "infra")
+# What `chalice package` reads from the project directory (the recipe copies the same to build/src).
+PACKAGED = ("app.py", "requirements.txt", ".chalice", "chalicelib")
 
 
 def source_copy(dest: Path) -> Path:
@@ -60,14 +59,16 @@ def build_zip(out_dir: Path) -> tuple[Path, str]:
     """Package the app as `make package` does, into `out_dir`; returns the zip and the command that made it."""
     project = source_copy(out_dir / "project")
     variables, command = makefile_command()
-    tool, *options = command[:-1]  # the last argument is build/package
-    args = [str(ROOT / tool), *options, str(out_dir / "package")]  # the tool (.venv/bin/chalice) from the checkout
+    tool, *options = command[:-1]  # the last argument is the output directory
+    at = options.index("--project-dir") + 1
+    args = [str(ROOT / tool), *options[:at], str(project), *options[at + 1 :], str(out_dir / "package")]
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), **variables}
     done = subprocess.run(args, cwd=project, env=env, check=False, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"chalice package failed: {done.stderr.strip().splitlines()[-1:]}")
     shown = [f"{name}={value}" for name, value in variables.items()]
-    return out_dir / "package" / "deployment.zip", shlex.join([*shown, tool, *options, "DIR"])
+    shown_command = [*shown, tool, *options[:at], "SRC", *options[at + 1 :], "DIR"]
+    return out_dir / "package" / "deployment.zip", shlex.join(shown_command)
 
 
 def run() -> Section:
@@ -85,8 +86,8 @@ def run() -> Section:
 
     section = Section(
         "Lambda package size",
-        f"`{command}` (the Makefile's package recipe, from `make -n package`) with DIR a temporary directory, run in a "
-        f"copy of {', '.join(PACKAGED)} without __pycache__ (the recipe deletes chalicelib's first). "
+        f"`{command}` (the Makefile's package recipe, from `make -n package`) with DIR a temporary directory and SRC a "
+        f"copy of {', '.join(PACKAGED)} without __pycache__ (as the recipe copies them to build/src). "
         "Size of deployment.zip on disk; uncompressed = sum of `ZipInfo.file_size`. Target 3 MB read as "
         "3,000,000 bytes.",
     )
