@@ -32,7 +32,7 @@ def makefile_command() -> tuple[dict[str, str], list[str]]:
     """The `chalice package` command of the Makefile's package recipe, as make would run it: the variables the
     line sets for it (`NAME=value` before the command), and the command."""
     dry = subprocess.run(["make", "-n", "package"], cwd=ROOT, capture_output=True, text=True, check=True)
-    line = next(line for line in dry.stdout.splitlines() if re.search(r"\bchalice\b.* package ", line))
+    line = next(line for line in dry.stdout.splitlines() if re.search(r"/chalice --project-dir \S+ package ", line))
     words = shlex.split(line)
     assignments = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word), words))
     return dict(word.split("=", 1) for word in assignments), words[len(assignments) :]
@@ -68,6 +68,7 @@ def build_zip(out_dir: Path) -> tuple[Path, str]:
         raise RuntimeError(f"chalice package failed: {done.stderr.strip().splitlines()[-1:]}")
     shown = [f"{name}={value}" for name, value in variables.items()]
     shown_command = [*shown, tool, *options[:at], "SRC", *options[at + 1 :], "DIR"]
+    shown_command = [word.removeprefix(f"{ROOT}/") for word in shown_command]  # this checkout's paths, relative
     return out_dir / "package" / "deployment.zip", shlex.join(shown_command)
 
 

@@ -519,7 +519,9 @@ def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
     with _loaders_lock:
         loader = _loaders.get(data_path)
         if loader is None:
-            paths = _SearchPaths(data_path.split(os.pathsep) if data_path else [])  # as botocore's create_loader
+            # As botocore's create_loader reads AWS_DATA_PATH (botocore/loaders.py): ~ and $VARs expanded.
+            entries = data_path.split(os.pathsep) if data_path else []
+            paths = _SearchPaths(os.path.expanduser(os.path.expandvars(entry)) for entry in entries)
             loader = _loaders[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
     return loader
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-# One attempt: an error the test expects (or a 500 from moto) would otherwise be retried and slow the run down.
+# One attempt: an error the test expects (or a 500 from moto) would otherwise be retried: more calls, each logged.
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 # And without botocore's own checks of the request, so that malformed requests reach localaws's checks.
 UNCHECKED = NO_RETRIES.merge(Config(parameter_validation=False))

@@ -4,19 +4,28 @@ accounts in a bounded pool with its rows in account order."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+import boto3
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import cli
 from chalicelib.service import Responder
-from chalicelib.sessions import BUILDS_AT_ONCE, ClientFactory, NotActingError, acting_client, members_session
+from chalicelib.sessions import (
+    BUILDS_AT_ONCE,
+    ClientFactory,
+    NotActingError,
+    acting_client,
+    members_session,
+    shared_loader,
+)
 from chalicelib.settings import Settings
 from chalicelib.sweep import Sweeper, SweepStore, check_account
 from localaws.world import console_change, local_session
@@ -374,3 +383,24 @@ def test_parallel_must_be_a_positive_whole_number(world: World, value: str, caps
     assert exited.value.code == cli.EXIT_ERROR
     assert "--parallel" in capsys.readouterr().err
     assert world.calls() == []
+
+
+def test_the_shared_loader_reads_a_data_path_as_botocore_does_and_lists_each_search_path_once() -> None:
+    """One loader per data path for the whole process; its entries expanded as botocore's create_loader expands
+    AWS_DATA_PATH (~ and $VARs); and the data directory every boto3.Session appends to its session's loader listed
+    once however many sessions share it."""
+    home = os.path.expanduser("~")
+    data_path = os.pathsep.join(["~/xray-guard-models", "$HOME/more-models"])
+    loader = shared_loader(data_path)
+    assert shared_loader(data_path) is loader
+    assert shared_loader() is not loader
+    assert loader.search_paths[:2] == [f"{home}/xray-guard-models", f"{home}/more-models"]
+
+    paths = []
+    for _ in range(3):
+        session = botocore.session.Session()
+        session.register_component("data_loader", loader)
+        boto3.Session(botocore_session=session)  # appends boto3's data directory to the loader's search paths
+        paths.append(list(loader.search_paths))
+    assert paths[0] == paths[1] == paths[2]
+    assert any(path.endswith("boto3/data") for path in paths[0])

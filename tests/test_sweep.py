@@ -113,8 +113,8 @@ def test_duplicate_sweep_message_is_counted_once(world: World) -> None:
 
 
 def test_an_account_stored_but_not_counted_is_counted_by_the_redelivery_which_sends_the_digest(world: World) -> None:
-    # No SDK retries: the injected throttling stands for one that outlasted them (the retries' real back-off sleeps
-    # are not what this test is about); SQS's redelivery is.
+    # No SDK retries: the injected throttling stands for one that outlasted them (the SDK's retries are not what
+    # this test is about); SQS's redelivery is.
     ddb = world.client("dynamodb", config=NO_RETRIES)
     store = SweepStore(lambda: ddb, world.create_central_table("t"))
     store.begin("s", 2)

@@ -5,10 +5,12 @@ moto's key pairs are made on first use and still sign and verify."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.config import Config
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from chalicelib.sessions import CLIENT_CONFIG
 from localaws import LocalAWS, LocalAWSClient
-from localaws.world import CENTRAL, MEMBER, MEMBER_REGION, LocalWorld, offline_env, topic_arn
+from localaws.world import CENTRAL, MEMBER, MEMBER_REGION, LocalWorld, local_session, offline_env, topic_arn
 from tests.conftest import World
 
 ROOT = Path(__file__).parents[1]
@@ -103,10 +105,13 @@ def test_deferred_key_pairs_sign_verify_and_give_their_public_key(world: World, 
     assert isinstance(public, rsa.RSAPublicKey) == (spec == "RSA_2048")
 
 
-def test_the_worlds_clients_make_every_retry_botocore_decides_without_its_back_off(world: World) -> None:
+def test_the_worlds_clients_make_every_retry_botocore_decides_without_its_back_off(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """The people's and the code's clients, in botocore's retry modes (the default standard one, legacy, and standard
     as xray-guard configures it): throttled on every attempt, they make all the attempts botocore's retry handler
-    decides and then raise, and each back-off it chose is skipped (kept on the client) instead of slept."""
+    decides and then raise; botocore sleeps 0 s before each retry (its own log line says for how long), and the
+    back-off it chose is counted on the client instead."""
     world.aws.set_faults(throttle_rate=1.0)
     legacy = Config(retries={"mode": "legacy"})
     clients = [  # attempts: botocore/retries/standard.py DEFAULT_MAX_ATTEMPTS, botocore/data/_retry.json, 1 + 6
@@ -116,14 +121,36 @@ def test_the_worlds_clients_make_every_retry_botocore_decides_without_its_back_o
         (world.code_session().create_client("xray", "eu-west-1", config=CLIENT_CONFIG), 7),
     ]
     for client, attempts in clients:
-        before = len(client.meta.events.skipped_back_off)
-        with pytest.raises(ClientError) as raised:
+        before = client.meta.events.retried_at_once
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="botocore.endpoint"), pytest.raises(ClientError) as raised:
             client.get_encryption_config()
 
         assert raised.value.response["Error"]["Code"] == "ThrottledException"  # X-Ray's (botocore xray model)
         assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == attempts - 1
-        assert len(client.meta.events.skipped_back_off) - before == attempts - 1
+        assert client.meta.events.retried_at_once - before == attempts - 1
+        assert [r.args for r in caplog.records if r.msg.startswith("Response received to retry")] == [(0,)] * (
+            attempts - 1
+        )
     assert len(world.calls("GetEncryptionConfig")) == 3 + 5 + 7 + 7
+
+
+def test_a_session_that_backs_off_waits_the_delay_botocore_chose(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.aws.set_faults(throttle_rate=1.0)
+    session = local_session(world.aws.endpoint_url, back_off=True)
+    client: Any = session.create_client(
+        "xray", "eu-west-1", config=Config(retries={"mode": "standard", "total_max_attempts": 2})
+    )
+
+    with caplog.at_level(logging.DEBUG, logger="botocore.endpoint"), pytest.raises(ClientError):
+        client.get_encryption_config()
+
+    [(slept,)] = [tuple(r.args or ()) for r in caplog.records if r.msg.startswith("Response received to retry")]
+    assert isinstance(slept, float)
+    assert 0 < slept <= 1  # standard mode, a throttling error: rand(0, 1) × 1 s before the first retry
+    assert not hasattr(client.meta.events, "retried_at_once")
 
 
 def test_the_world_ignores_the_process_aws_environment(localaws: LocalAWS) -> None:
