@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
@@ -275,7 +275,9 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)  # the last column's padding is only trailing spaces
 
 
-def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+def audit(
+    args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO, sessions: Sessions | None = None
+) -> int:
     if args.fix and not args.yes:
         print("refusing to --fix without --yes: it writes PutEncryptionConfig in every drifted region", file=err)
         return EXIT_ERROR
@@ -288,7 +290,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Te
         values["XRAY_GUARD_ACCOUNTS"] = args.accounts
     values["XRAY_GUARD_REGIONS"] = "" if args.regions == "all" else args.regions
     settings = Settings.from_env(values, required=())
-    responder = connect(settings, env)
+    responder = connect(settings, env, sessions)
     provenance = Provenance.of(responder, datetime.now(UTC))
     home = responder.clients.home_account()
     accounts = list_accounts(responder) if "XRAY_GUARD_ACCOUNTS" in values else [home]
@@ -372,14 +374,23 @@ def check_accounts(
             yield done, future.result()
 
 
-def connect(settings: Settings, env: Mapping[str, str]) -> Responder:
-    """The audit's pipeline from the composition root, on the AWS environment in `env`, checked before any account
-    is: the credentials resolve and are current, and sts:GetCallerIdentity answers through the configured endpoint and
-    region. A broken environment is a ConfigError naming what is wrong and where it comes from."""
+class Sessions(NamedTuple):
+    """botocore sessions to audit with instead of the ones built from the standard AWS variables, for a caller that
+    holds its own (the tests' local world): ClientFactory's `base` and `members`."""
+
+    base: botocore.session.Session
+    members: botocore.session.Session
+
+
+def connect(settings: Settings, env: Mapping[str, str], sessions: Sessions | None = None) -> Responder:
+    """The audit's pipeline from the composition root, on the AWS environment in `env` (or on `sessions`), checked
+    before any account is: the credentials resolve and are current, and sts:GetCallerIdentity answers through the
+    configured endpoint and region. A broken environment is a ConfigError naming what is wrong and where it comes
+    from."""
     try:
-        session = session_from_env(env)
+        session = sessions.base if sessions else session_from_env(env)
         _check_credentials(session)
-        responder = audit_responder(settings, session)
+        responder = audit_responder(settings, session, sessions.members if sessions else None)
         responder.clients.home_account()
     except ProfileNotFound as e:
         raise ConfigError(
@@ -439,10 +450,12 @@ def _endpoint_source(env: Mapping[str, str]) -> str:
     return ", ".join(f"{var}={value!r}" for var, value in sorted(configured.items()))
 
 
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, sessions: Sessions | None = None
+) -> int:
     args = _parser().parse_args(argv)
     try:
-        return audit(args, os.environ if env is None else env, sys.stdout, sys.stderr)
+        return audit(args, os.environ if env is None else env, sys.stdout, sys.stderr, sessions)
     except XrayGuardError as e:
         print(f"xray-guard audit: {safe_text(e)}", file=sys.stderr)
         return EXIT_ERROR

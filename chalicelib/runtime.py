@@ -68,10 +68,12 @@ def build(
     return Runtime(settings, Responder(settings, clients, storm=storm, deliveries=deliveries))
 
 
-def audit_responder(settings: Settings, session: botocore.session.Session) -> Responder:
-    """The audit command's pipeline: the operator's session (assuming the member role in other accounts) and no
-    destinations: the audit reports, it sends nothing anywhere."""
-    return Responder(settings, ClientFactory(settings.member_role, base=session), sinks=[])
+def audit_responder(
+    settings: Settings, session: botocore.session.Session, members: botocore.session.Session | None = None
+) -> Responder:
+    """The audit command's pipeline: the operator's session (assuming the member role in other accounts; `members`:
+    as ClientFactory's) and no destinations: the audit reports, it sends nothing anywhere."""
+    return Responder(settings, ClientFactory(settings.member_role, base=session, members=members), sinks=[])
 
 
 class Container:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.cli import Sessions
 from chalicelib.errors import AwsCallError
 from chalicelib.gc_tuning import YOUNG_THRESHOLD
 from chalicelib.service import Responder
@@ -89,6 +90,12 @@ class World(LocalWorld):
             settings.member_role, base=self.code_session(), members=self.code_member_session(), home_account=CENTRAL
         )
         return Responder(settings, clients, sleep=self.time.sleep, clock=self.time.monotonic)
+
+    def audit_sessions(self) -> Sessions:
+        """What the audit command calls AWS with when a test hands it the code's sessions (in process, their clients
+        kept from test to test) instead of building its own from the environment, as `python -m chalicelib.cli`
+        does (tests/test_cli.py and the audit's own end-to-end tests keep that path)."""
+        return Sessions(self.code_session(), self.code_member_session())
 
     def sweep(self, accounts: str, regions: str, **env: str) -> SweepRun:
         """Run the three sweep steps as Lambda would, against an alert inbox, central table and sweep queue (new at

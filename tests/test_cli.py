@@ -258,3 +258,20 @@ def test_the_audit_table_has_no_trailing_padding() -> None:
 
     assert [line.rstrip() for line in lines] == lines
     assert lines[1].endswith("  ok")
+
+
+def test_sessions_handed_to_the_command_are_used_and_the_environments_aws_variables_are_not(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cli.main(..., sessions=...)`: the audit calls AWS through those sessions (the tests' local world), so an
+    environment whose endpoint nothing listens on still audits; its other settings are read as ever."""
+    code = cli.main(
+        ["audit", "--regions", "us-east-1", "--json"],
+        env={**WORKING, "XRAY_GUARD_KMS_KEY": "alias/not-the-default"},
+        sessions=world.audit_sessions(),
+    )
+
+    [row] = json.loads(capsys.readouterr().out)
+    assert code == cli.EXIT_DRIFT  # the home account's default NONE configuration
+    assert (row["account"], row["region"], row["approved_key"]) == (CENTRAL, "us-east-1", "alias/not-the-default")
+    assert [c["operation"] for c in world.calls()][:1] == ["GetCallerIdentity"]

@@ -75,11 +75,12 @@ Audit = Callable[..., tuple[int, list[dict[str, Any]]]]
 
 
 @pytest.fixture
-def audit(capsys: pytest.CaptureFixture[str]) -> Audit:
-    """`python -m chalicelib.cli audit --json ARGS` in this environment (plus `env`): exit code and rows."""
+def audit(capsys: pytest.CaptureFixture[str], world: World) -> Audit:
+    """`python -m chalicelib.cli audit --json ARGS` in this environment (plus `env`), on the world's code sessions:
+    exit code and rows."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]]]:
-        code = cli.main(["audit", "--json", *args], env={**os.environ, **(env or {})})
+        code = cli.main(["audit", "--json", *args], env={**os.environ, **(env or {})}, sessions=world.audit_sessions())
         return code, json.loads(capsys.readouterr().out)
 
     return run

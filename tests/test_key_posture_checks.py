@@ -37,9 +37,9 @@ def _member_keys(world: World, *, rotating: set[str]) -> dict[str, str]:
     return keys
 
 
-def audit(capsys: pytest.CaptureFixture[str], *args: str, **env: str) -> tuple[int, list[dict[str, Any]]]:
+def audit(world: World, capsys: pytest.CaptureFixture[str], *args: str, **env: str) -> tuple[int, list[dict[str, Any]]]:
     argv = ["audit", "--accounts", MEMBER, "--regions", ",".join(REGIONS), "--json", *args]
-    code = cli.main(argv, env={**os.environ, **env})
+    code = cli.main(argv, env={**os.environ, **env}, sessions=world.audit_sessions())
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -77,7 +77,7 @@ def test_audit_rows_carry_the_posture_which_changes_the_exit_code_only_when_requ
 ) -> None:
     keys = _member_keys(world, rotating={"us-east-1"})
 
-    code, rows = audit(capsys)
+    code, rows = audit(world, capsys)
 
     assert code == cli.EXIT_COMPLIANT
     assert _postures(rows) == {"eu-west-1": "weak: automatic key rotation is off", "us-east-1": "ok"}
@@ -85,8 +85,10 @@ def test_audit_rows_carry_the_posture_which_changes_the_exit_code_only_when_requ
     assert weak["key"] == {"arn": keys["eu-west-1"], "state": "Enabled", "deletion_date": None, "event_name": None,
                            "posture": "weak: automatic key rotation is off", "posture_status": "weak",
                            "problems": ["automatic key rotation is off"]}  # fmt: skip
-    assert audit(capsys, "--require-key-posture")[0] == cli.EXIT_DRIFT
-    cli.main(["audit", "--accounts", MEMBER, "--regions", "eu-west-1"], env=dict(os.environ))
+    assert audit(world, capsys, "--require-key-posture")[0] == cli.EXIT_DRIFT
+    cli.main(
+        ["audit", "--accounts", MEMBER, "--regions", "eu-west-1"], env=dict(os.environ), sessions=world.audit_sessions()
+    )
     table = capsys.readouterr().out
     assert "KEY_POSTURE" in table
     assert "weak: automatic key rotation is off" in table
@@ -99,11 +101,11 @@ def test_an_unreadable_posture_is_unknown_and_exit_2_only_when_required(
     _member_keys(world, rotating=set(REGIONS))
     world.aws.set_faults(fail=[f"kms:GetKeyPolicy@{MEMBER}=AccessDeniedException"])
 
-    code, rows = audit(capsys)
+    code, rows = audit(world, capsys)
 
     assert code == cli.EXIT_COMPLIANT
     assert set(_postures(rows).values()) == {"unknown: GetKeyPolicy: AccessDeniedException"}
-    assert audit(capsys, "--require-key-posture")[0] == cli.EXIT_ERROR
+    assert audit(world, capsys, "--require-key-posture")[0] == cli.EXIT_ERROR
 
 
 def test_each_key_is_read_once_per_audit_run_with_its_owners_credentials(
@@ -115,7 +117,7 @@ def test_each_key_is_read_once_per_audit_run_with_its_owners_credentials(
     world.aws.app.calls.clear()
 
     argv = ["audit", "--accounts", f"{MEMBER},{OTHER}", "--regions", MEMBER_REGION, "--key", central, "--json"]
-    code = cli.main(argv, env=dict(os.environ))
+    code = cli.main(argv, env=dict(os.environ), sessions=world.audit_sessions())
 
     rows = json.loads(capsys.readouterr().out)
     assert code == cli.EXIT_COMPLIANT
@@ -130,12 +132,12 @@ def test_audit_fix_turns_rotation_on_only_with_the_variable_and_verifies_it(
     keys = _member_keys(world, rotating=set())
     world.aws.app.calls.clear()
 
-    audit(capsys, "--fix", "--yes")
+    audit(world, capsys, "--fix", "--yes")
     assert _calls(world, "EnableKeyRotation") == []
-    assert audit(capsys)[0] == cli.EXIT_COMPLIANT  # still weak, only reported
-    assert audit(capsys, "--require-key-posture")[0] == cli.EXIT_DRIFT
+    assert audit(world, capsys)[0] == cli.EXIT_COMPLIANT  # still weak, only reported
+    assert audit(world, capsys, "--require-key-posture")[0] == cli.EXIT_DRIFT
 
-    code, rows = audit(capsys, "--fix", "--yes", XRAY_GUARD_FIX_KEY_ROTATION="true")
+    code, rows = audit(world, capsys, "--fix", "--yes", XRAY_GUARD_FIX_KEY_ROTATION="true")
 
     assert code == cli.EXIT_COMPLIANT
     assert _postures(rows) == {"eu-west-1": "ok", "us-east-1": "ok"}
@@ -143,7 +145,7 @@ def test_audit_fix_turns_rotation_on_only_with_the_variable_and_verifies_it(
     for region, key in keys.items():
         status = world.kms(MEMBER, region).get_key_rotation_status(KeyId=key)
         assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 365)
-    assert audit(capsys, "--require-key-posture")[0] == cli.EXIT_COMPLIANT
+    assert audit(world, capsys, "--require-key-posture")[0] == cli.EXIT_COMPLIANT
 
 
 def test_a_multi_region_replicas_rotation_is_read_on_its_primary(
@@ -157,7 +159,7 @@ def test_a_multi_region_replicas_rotation_is_read_on_its_primary(
     world.aws.app.calls.clear()
 
     code = cli.main(["audit", "--accounts", MEMBER, "--regions", "us-east-1", "--key", replica, "--json"],
-                    env=dict(os.environ))  # fmt: skip
+                    env=dict(os.environ), sessions=world.audit_sessions())  # fmt: skip
 
     [row] = json.loads(capsys.readouterr().out)
     assert (code, row["key_posture"]) == (cli.EXIT_COMPLIANT, "ok")

@@ -156,7 +156,8 @@ def test_audit_json_reports_every_pair_and_exits_2_on_an_unreachable_account(
     org = build_org(world)
     world.aws.app.calls.clear()
 
-    code = cli.main(["audit", "--accounts", "org", "--regions", ",".join(REGIONS), "--json"], env=dict(os.environ))
+    argv = ["audit", "--accounts", "org", "--regions", ",".join(REGIONS), "--json"]
+    code = cli.main(argv, env=dict(os.environ), sessions=world.audit_sessions())
 
     rows = json.loads(capsys.readouterr().out)
     assert code == cli.EXIT_ERROR
