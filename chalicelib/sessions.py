@@ -249,8 +249,8 @@ class ClientFactory:
     ) -> None:
         # botocore directly, not boto3: boto3 would add s3transfer and its imports to every cold start.
         if base is None:
-            base = _with_shared_loader(botocore.session.get_session())
-            members = members or _with_shared_loader(botocore.session.get_session())
+            base = with_shared_loader(botocore.session.get_session())
+            members = members or with_shared_loader(botocore.session.get_session())
         self._base = base
         self._members = members_session(members or _session_like(base))
         self._region: str = region or self._base.get_config_variable("region") or "us-east-1"
@@ -526,8 +526,9 @@ def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
     return loader
 
 
-def _with_shared_loader(session: botocore.session.Session) -> botocore.session.Session:
-    """The session, reading botocore's endpoint and service models through the process's shared loader."""
+def with_shared_loader(session: botocore.session.Session) -> botocore.session.Session:
+    """The session, reading botocore's endpoint and service models through the process's shared loader for its data
+    path (AWS_DATA_PATH or the config's data_path, as the session reads them)."""
     session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
     return session
 
@@ -569,7 +570,7 @@ class _EnvSession(botocore.session.Session):
             )
             store.set_config_provider(name, chain)
         self.register_component("credential_provider", self._env_credential_resolver())
-        _with_shared_loader(self)
+        with_shared_loader(self)
 
     @property
     def env(self) -> Mapping[str, str]:

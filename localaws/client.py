@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import boto3
 import botocore.session
 
-from chalicelib.sessions import shared_loader
+from chalicelib.sessions import with_shared_loader
 from localaws.calls import CallEntry
 from localaws.faults import FaultChanges, fault_changes
 
@@ -115,13 +115,12 @@ def admin_session(account: str, region: str) -> boto3.Session:
     """An administrator's session in an emulated account (moto's STS AssumeRole acts in the role's account).
 
     Uses the standard AWS_ENDPOINT_URL and credential variables of this process, as the AWS CLI would, and the
-    process's one botocore data loader (``chalicelib.sessions.shared_loader``), so the models are parsed only once.
+    process's one botocore data loader (``chalicelib.sessions.with_shared_loader``), so the models are parsed only once.
     """
     creds = boto3.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
     )["Credentials"]
-    base = botocore.session.Session()
-    base.register_component("data_loader", shared_loader())
+    base = with_shared_loader(botocore.session.Session())
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],

@@ -44,6 +44,11 @@ _MODEL_NAME_BY_SIGNING_NAME = {
 _CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _LABEL = re.compile(r"\{([^}]+)\}")
 
+# The emulator's own loader, not the process's shared one (chalicelib.sessions.shared_loader): an S3 client's first
+# call of an operation rewrites that operation in the loader's cached model (botocore/handlers.py
+# `remove_bucket_from_url_paths_from_model` strips "/{Bucket}" from its requestUri), and the emulator matches requests
+# against the model as the service defines it (tried: test_call_log_names_service_operation_account_and_region then
+# logs CreateBucket as Unknown).
 _loader = botocore.loaders.Loader()
 
 

@@ -166,7 +166,7 @@ def local_session(
     WSGI app, when it runs in this process: the session's clients then call it without a socket
     (localaws.inprocess). `back_off` False: its clients make botocore's retries without waiting (`_RetryAtOnce`)."""
     session = session or botocore.session.Session()
-    session.register_component("data_loader", shared_loader())
+    session.register_component("data_loader", shared_loader())  # botocore's own models: AWS_DATA_PATH is not read
     if not back_off:
         session.register("creating-client-class", _retry_at_once, unique_id="localaws-retry-at-once")
     # Session variables are overridden through the session (its instance variables come first in every lookup
@@ -214,15 +214,14 @@ class _RetryAtOnce:
 
 
 class _RegisteringRetriesAtOnce:
-    """A client's event emitter whose ``needs-retry`` handlers answer 0 s where they answer a delay: `retried_at_once`
-    counts those retries and `skipped_seconds` adds up the delays (a back-off, or the 0 s some handlers answer
-    themselves: botocore's S3 region redirect, endpoint discovery)."""
+    """A client's event emitter whose ``needs-retry`` handlers answer 0 s where they answer a delay (a back-off, or
+    the 0 s some handlers answer themselves: botocore's S3 region redirect, endpoint discovery); `retried_at_once`
+    counts those retries."""
 
     def __init__(self, events: Any) -> None:
         self._events = events
         self._lock = threading.Lock()
         self.retried_at_once = 0
-        self.skipped_seconds = 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._events, name)
@@ -246,7 +245,6 @@ class _RegisteringRetriesAtOnce:
         if isinstance(delay, int | float) and not isinstance(delay, bool):
             with self._lock:
                 self.retried_at_once += 1
-                self.skipped_seconds += delay
             return 0
         return delay
 

@@ -23,7 +23,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from chalicelib.sessions import shared_loader
+from chalicelib.sessions import with_shared_loader
 from localaws import FailRule, FaultSettings, LocalAWS, LocalAWSClient, start_subprocess
 from localaws.world import local_session
 from tests.helpers import NO_RETRIES, error_of
@@ -525,8 +525,7 @@ def run_aws_cli(command: str, endpoint_url: str, tmp_path: Path, *, executable: 
                 mp.delenv(name, raising=False)
             try:
                 driver = awscli.clidriver.create_clidriver()
-                session = driver.session  # models and endpoints from the process's loader, parsed once per worker
-                session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
+                with_shared_loader(driver.session)  # models and endpoints from the process's loader, parsed once
                 code = driver.main(shlex.split(command))
             except SystemExit as exit_:  # argparse's way of refusing arguments
                 code = exit_.code

@@ -111,7 +111,7 @@ def test_the_worlds_clients_make_every_retry_botocore_decides_without_its_back_o
     """The people's and the code's clients, in botocore's retry modes (the default standard one, legacy, and standard
     as xray-guard configures it): throttled on every attempt, they make all the attempts botocore's retry handler
     decides and then raise; botocore sleeps 0 s before each retry (its own log line says for how long), and the
-    back-off it chose is counted on the client instead."""
+    client counts each retry it made at once."""
     world.aws.set_faults(throttle_rate=1.0)
     legacy = Config(retries={"mode": "legacy"})
     clients = [  # attempts: botocore/retries/standard.py DEFAULT_MAX_ATTEMPTS, botocore/data/_retry.json, 1 + 6
