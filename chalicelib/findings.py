@@ -162,8 +162,17 @@ class Finding:
     def verified(self) -> bool:
         return self.outcome is Outcome.REVERTED
 
+    @property
+    def decisions(self) -> str:
+        """What the check decided, per store, and the severity, e.g. "drift-none/revert-failed/compliant/compliant/
+        high": the same for two checks that decided alike (a Lambda retry that failed the same way), different when a
+        retry decided otherwise (it reverted this time). The destinations' delivery ledger is keyed on it."""
+        spans = (self.spans.verdict.value, self.spans.outcome.value) if self.spans else ("-", "-")
+        return "/".join((self.xray_store_verdict.value, self.xray_store_outcome.value, *spans, self.severity.value))
+
     def to_json(self) -> dict[str, Any]:
-        """Versioned machine form: the `sqs`/`lambda` rendering, the EventBridge and Security Hub destinations."""
+        """Versioned machine form (SCHEMA): the SNS message's `sqs`/`lambda` rendering and the EventBridge
+        destination's event detail. Security Hub gets its own document (chalicelib/sinks/securityhub.py `asff`)."""
 
         def state(s: EncryptionState | None) -> dict[str, Any] | None:
             return None if s is None else s.to_json()

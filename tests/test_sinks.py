@@ -21,7 +21,7 @@ from chalicelib.domain import (
     Trigger,
     Verdict,
 )
-from chalicelib.errors import SinkFailed
+from chalicelib.errors import RemediationFailed, SinkFailed
 from chalicelib.findings import Finding, SpansFinding
 from chalicelib.sinks import DELIVERY_TTL_SECONDS, TableDeliveries
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
@@ -156,6 +156,34 @@ def test_a_retry_re_sends_only_the_destination_that_failed(world: World) -> None
 
     assert world.alerts(inbox) == []  # not alerted twice
     assert finding_id(MEMBER, MEMBER_REGION, "xray") in _findings(world)
+
+
+def test_a_retry_that_reverts_after_a_failed_revert_tells_every_destination(world: World) -> None:
+    """The retry's check decided otherwise (reverted, verified): news for every destination, not a duplicate of
+    the failure they already took. Security Hub's finding closes; SNS says it was fixed."""
+    world.create_key()
+    world.enable_security_hub()
+    topic, inbox = world.alert_inbox()
+    world.put(Type="NONE")
+    responder = world.responder(topic, XRAY_GUARD_MODE="revert", XRAY_GUARD_SINKS="sns,securityhub")
+    world.aws.set_faults(fail=["xray:PutEncryptionConfig"])
+
+    with pytest.raises(RemediationFailed):
+        responder.on_event(console_change("1"))
+    assert [alert["outcome"] for alert in world.alerts(inbox)] == ["revert-failed"]
+    xray_finding = finding_id(MEMBER, MEMBER_REGION, "xray")
+    assert _findings(world)[xray_finding]["Compliance"]["Status"] == "FAILED"
+
+    world.aws.set_faults(fail=[])
+    assert responder.on_event(console_change("1"))["outcome"] == "reverted"  # Lambda's retry: the same event
+
+    assert [alert["outcome"] for alert in world.alerts(inbox)] == ["reverted"]
+    closed = _findings(world)[xray_finding]
+    assert (closed["Compliance"]["Status"], closed["RecordState"]) == ("PASSED", "ARCHIVED")
+
+    # A second retry that decides alike (compliant now, nothing to send to SNS) changes nothing anywhere.
+    responder.on_event(console_change("1"))
+    assert world.alerts(inbox) == []
 
 
 def test_which_destinations_took_an_event_is_one_query_and_forgotten_after_an_hour(world: World) -> None:

@@ -6,7 +6,8 @@ destination is one class behind the small `Sink` interface, in its own module, c
 - `eventbridge`: a versioned finding event on the central account's default bus.
 
 The sweep digest, storm recaps and alarms always go to SNS. On a Lambda retry of an event, destinations that already
-accepted it are skipped (`Deliveries`), so the retry re-sends only what failed.
+accepted the same finding are skipped (`Deliveries`), so the retry re-sends only what failed; a retry whose check
+decided otherwise (a revert that failed, then succeeded) is news, and goes to every destination.
 """
 
 from __future__ import annotations
@@ -42,13 +43,20 @@ class Sink(Protocol):
 
 
 class Deliveries(Protocol):
-    """Which destinations already accepted an event (so a Lambda retry does not send it twice)."""
+    """Which destinations already accepted a delivery (so a Lambda retry does not send it twice). A delivery id is
+    the event's id and what its check decided (`delivery_id`)."""
 
     def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
-        """Which of these destinations already accepted the event."""
+        """Which of these destinations already accepted the delivery."""
         ...
 
     def record(self, event_id: str, sink: SinkName) -> None: ...
+
+
+def delivery_id(event_id: str, finding: Finding) -> str:
+    """The event's id and the finding's decisions: a retry that decided alike finds what it already delivered, one
+    that decided otherwise (reverted this time, after a failed revert) finds nothing and tells every destination."""
+    return f"{event_id}#{finding.decisions}"
 
 
 @dataclass
@@ -72,7 +80,7 @@ class MemoryDeliveries:
 
 
 class TableDeliveries:
-    """In the central table (chalicelib/table.py), an hour long: item `delivery#<event id>` / `<sink>`."""
+    """In the central table (chalicelib/table.py), an hour long: item `delivery#<delivery id>` / `<sink>`."""
 
     def __init__(
         self, client: Callable[[], DynamoDBClient], table: str, clock: Callable[[], float] = time.time
@@ -108,7 +116,7 @@ def dispatch(
     wanted = [sink for sink in sinks if sink.wants(finding)]
     # Remembered only where a retry could re-send something: an event, and more than one destination.
     ledger = deliveries if event_id and len(wanted) > 1 else None
-    event = event_id or ""
+    event = delivery_id(event_id, finding) if event_id else ""
     done = ledger.accepted(event, [sink.name for sink in wanted]) if ledger else set()
     failures: list[str] = []
     notes: list[str] = []
