@@ -308,6 +308,9 @@ class Sweeper:
         book = posture_book(self._responder, fix_rotation=self._responder.settings.fix_key_rotation, foreign_keys=False)
         try:
             findings = check_account(self._responder, message.account, posture=book)
+            result = account_result(findings)
+            # Before the release: Security Hub imports a member's findings in that account, with its credentials.
+            result["notes"] = self._responder.send_sweep_findings(findings)
         except AwsCallError as e:
             if not assume_denied(e):
                 raise  # a crash or throttling: SQS delivers the message again, then dead-letters it
@@ -317,8 +320,6 @@ class Sweeper:
         finally:
             # A warm container gets a different account each time: keeping each one's clients would only grow.
             self._responder.clients.release(message.account)
-        result = account_result(findings)
-        result["notes"] = self._responder.send_sweep_findings(findings)
         emit("sweep-account", sweep_id=message.sweep_id, account=message.account, counts=result["counts"])
         self._record(message, result)
         return {"account": message.account, **result["counts"]}

@@ -360,16 +360,25 @@ def test_check_accounts_reports_an_unreachable_account_in_its_place(world: World
     assert [r["verdict"] for r in checked[MEMBER]] == ["compliant"] * len(REGIONS)
 
 
-def test_the_sweep_releases_the_account_it_checked(world: World) -> None:
+@pytest.mark.parametrize("sinks", ["sns", "sns,securityhub"])
+def test_the_sweep_releases_the_account_it_checked(world: World, sinks: str) -> None:
     set_up(world, (MEMBER,))
+    for region in REGIONS:
+        world.enable_security_hub(region=region)
     topic, _ = world.alert_inbox()
-    responder = world.responder(topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS))
+    responder = world.responder(
+        topic, XRAY_GUARD_MODE="alert", XRAY_GUARD_REGIONS=",".join(REGIONS), XRAY_GUARD_SINKS=sinks
+    )
     store = SweepStore(lambda: world.client("dynamodb"), world.create_central_table())
     store.begin("s-1", 2)
     sweeper = Sweeper(responder, store, world.client("sqs"), "unused", new_id=lambda: "s-1")
     world.aws.app.calls.clear()
 
     sweeper.sweep_account('{"sweep_id": "s-1", "account": "222222222222"}')
+    # Security Hub's imports are made in the member account, with the credentials of its one AssumeRole.
+    imports = world.ops().count("securityhub:BatchImportFindings")
+    assert imports == (len(REGIONS) if "securityhub" in sinks else 0)
+    assert assume_roles(world) == 1
     check_account(responder, MEMBER)
 
     assert assume_roles(world) == 2  # the second check had to assume the role again
