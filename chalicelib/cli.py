@@ -161,7 +161,7 @@ CSV_COLUMNS = (
     "spans_after_key_id", "spans_outcome", "spans_detail", "checked_at", "detail", "coverage",
     *PROVENANCE_COLUMNS,
 )  # fmt: skip
-_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_LEAD = ("=", "+", "-", "@")
 
 
 def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -179,7 +179,8 @@ def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def csv_cell(value: object) -> str:
     """One CSV cell an auditor can open safely: printable, and never read as a formula by a spreadsheet (OWASP
-    "CSV Injection": a leading =, +, -, @, tab or carriage return is neutralised with a leading ')."""
+    "CSV Injection": a leading =, +, - or @ is neutralised with a leading '; a leading tab or carriage return, the
+    other two leads OWASP names, is already gone: `safe_text` shows every control character as an escape, `\\t`)."""
     text = "" if value is None else safe_text(value)
     return "'" + text if text.startswith(_FORMULA_LEAD) else text
 

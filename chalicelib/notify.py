@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import Actor, EncryptionState, Outcome, Severity, Verdict, worst_severity
+from chalicelib.domain import Actor, EncryptionState, Mode, Outcome, Severity, Verdict, worst_severity
 from chalicelib.findings import Finding
 from chalicelib.storm import SUMMARY_EVERY, WINDOW_SECONDS, StormRecap, StormVerdict
 from chalicelib.text import chat_code, chat_text, clip, safe_text
@@ -170,7 +170,7 @@ def _what_we_did(finding: Finding) -> str:
         why.append("the approved key cannot be used, so there is nothing safe to revert to")
     elif finding.exempt_actor:
         why.append("the actor is an exempt (break-glass) principal")
-    elif finding.mode == "alert":
+    elif finding.mode is Mode.ALERT:
         why.append("xray-guard runs in alert mode")
     return "Alert only, nothing changed" + (f": {', '.join(why)}." if why else ".")
 

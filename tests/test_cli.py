@@ -203,6 +203,16 @@ def test_the_audit_table_neutralizes_what_it_prints() -> None:
     assert "\\x1b[2J\\x1b[32mcompliant\\r\\n\\u202eevil\\u2028x" in lines[1]
 
 
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [("=1+1", "'=1+1"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1+1", "\\t=1+1"), ("\r-1", "\\r-1"), ("a=b", "a=b")],
+)
+def test_a_csv_cell_never_starts_a_formula(value: str, cell: str) -> None:
+    """A formula lead gets a ', and a leading tab or carriage return (OWASP's other two leads) is shown as an escape,
+    so the cell starts with a backslash: no spreadsheet reads either as a formula."""
+    assert cli.csv_cell(value) == cell
+
+
 def test_csv_evidence_is_flat_ordered_and_safe_to_open() -> None:
     rows = [
         {"account": "222222222222", "region": "eu-west-1", "type": "KMS", "key_id": "=HYPERLINK(\"http://x\")",
