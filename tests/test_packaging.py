@@ -1,8 +1,10 @@
-"""`pip install .` gives the `xray-guard` command: the wheel is built offline and installed into a fresh venv whose
-dependencies come from this environment (a .pth file), so the test needs no package index."""
+"""`pip install .` gives the `xray-guard` command: the wheel is built offline and installed into a fresh venv that
+sees, from this environment, only what the wheel declares it needs (its Requires-Dist and theirs, linked into one
+directory named by a .pth file), so the test needs no package index and fails on an undeclared import."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -10,7 +12,11 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[1]
 
@@ -31,7 +37,9 @@ def test_the_wheel_installs_the_xray_guard_command(tmp_path: Path) -> None:
     target = tmp_path / "venv"
     venv.create(target, with_pip=False)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(target), "platbase": str(target)}))
-    (site / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")  # pydantic and botocore from here
+    declared = _declared_closure(wheel)
+    assert {"botocore", "pydantic"} <= declared  # what pyproject.toml names, and what they need in turn
+    (site / "deps.pth").write_text(str(_linked(declared, tmp_path / "deps")) + "\n")
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "--no-deps",
          "--no-index", "--quiet", str(wheel)],
@@ -53,6 +61,36 @@ def test_the_wheel_installs_the_xray_guard_command(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert installed.stdout.strip() == "ok", installed.stderr
+
+
+def _declared_closure(wheel: Path) -> set[str]:
+    """The distributions the wheel's METADATA requires, and theirs, as installed here (normalised names)."""
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        pending = [line.split(":", 1)[1] for line in archive.read(metadata).decode().splitlines()
+                   if line.startswith("Requires-Dist:")]  # fmt: skip
+    found: set[str] = set()
+    while pending:
+        requirement = Requirement(pending.pop())
+        name = canonicalize_name(requirement.name)
+        if name in found or (requirement.marker is not None and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        found.add(name)
+        pending += importlib.metadata.requires(name) or []
+    return found
+
+
+def _linked(distributions: set[str], into: Path) -> Path:
+    """A directory holding links to the top-level packages and modules (and metadata) of these distributions."""
+    into.mkdir()
+    for name in distributions:
+        files = importlib.metadata.files(name) or []
+        tops = {Path(str(f)).parts[0] for f in files if not str(f).startswith("..")}
+        for top in tops - {"__pycache__"}:
+            source = Path(str(importlib.metadata.distribution(name).locate_file(top)))
+            if source.exists() and not (into / top).exists():
+                (into / top).symlink_to(source)
+    return into
 
 
 def test_the_readme_layout_names_every_module() -> None:
