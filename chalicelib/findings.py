@@ -164,11 +164,17 @@ class Finding:
 
     @property
     def decisions(self) -> str:
-        """What the check decided, per store, and the severity, e.g. "drift-none/revert-failed/compliant/compliant/
-        high": the same for two checks that decided alike (a Lambda retry that failed the same way), different when a
-        retry decided otherwise (it reverted this time). The destinations' delivery ledger is keyed on it."""
-        spans = (self.spans.verdict.value, self.spans.outcome.value) if self.spans else ("-", "-")
-        return "/".join((self.xray_store_verdict.value, self.xray_store_outcome.value, *spans, self.severity.value))
+        """What the check left open, per store, and the key's own alert, e.g. "drift-none:revert-failed/ok/-": the
+        same for two checks that leave the same problems (a Lambda retry that failed the same way, or one that finds
+        compliant what the first attempt reverted), different when a retry changed what is open (it reverted this
+        time). A store that is compliant or reverted is "ok". The destinations' delivery ledger is keyed on it."""
+
+        def store(verdict: Verdict, outcome: Outcome) -> str:
+            return "ok" if outcome in (Outcome.COMPLIANT, Outcome.REVERTED) else f"{verdict.value}:{outcome.value}"
+
+        spans = store(self.spans.verdict, self.spans.outcome) if self.spans else "-"
+        key = self.key.severity.value if self.key and self.key.severity else "-"
+        return "/".join((store(self.xray_store_verdict, self.xray_store_outcome), spans, key))
 
     def to_json(self) -> dict[str, Any]:
         """Versioned machine form (SCHEMA): the SNS message's `sqs`/`lambda` rendering and the EventBridge

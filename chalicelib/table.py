@@ -1,6 +1,6 @@
 """The central DynamoDB table (partition key `sweep_id`, sort key `item`, TTL attribute `expires_at`), one adapter for
 its three tenants: the sweep fan-in (`<sweep id>` partitions), storm control (`storm#<hour>`) and delivery records
-(`delivery#<event id>`). Each tenant's IAM grant is limited to its own leading keys (dynamodb:LeadingKeys).
+(`delivery#<event id>#<decisions>`). Each tenant's IAM grant is limited to its own leading keys (dynamodb:LeadingKeys).
 
 The client comes from the given function on each use (`functools.partial(clients.home_dynamodb, region)`: made on
 first use, so a cold start that never touches the table does not pay for a client). Errors are AwsCallError, as

@@ -26,7 +26,7 @@ from chalicelib.findings import Finding, SpansFinding
 from chalicelib.sinks import DELIVERY_TTL_SECONDS, TableDeliveries
 from chalicelib.sinks.eventbridge import DETAIL_TYPE, SOURCE
 from chalicelib.sinks.securityhub import SecurityHubSink, asff, finding_id
-from localaws.world import console_change
+from localaws.world import approved_key_policy, console_change
 from tests.conftest import CENTRAL, MEMBER, MEMBER_REGION, World
 from tests.test_hostile_input import captured_log
 
@@ -159,31 +159,55 @@ def test_a_retry_re_sends_only_the_destination_that_failed(world: World) -> None
 
 
 def test_a_retry_that_reverts_after_a_failed_revert_tells_every_destination(world: World) -> None:
-    """The retry's check decided otherwise (reverted, verified): news for every destination, not a duplicate of
-    the failure they already took. Security Hub's finding closes; SNS says it was fixed."""
+    """A retry that failed the same way sends nothing again; the retry that reverted (verified) is news for every
+    destination: SNS says it was fixed, Security Hub's finding closes."""
     world.create_key()
     world.enable_security_hub()
     topic, inbox = world.alert_inbox()
     world.put(Type="NONE")
     responder = world.responder(topic, XRAY_GUARD_MODE="revert", XRAY_GUARD_SINKS="sns,securityhub")
     world.aws.set_faults(fail=["xray:PutEncryptionConfig"])
+    xray_finding = finding_id(MEMBER, MEMBER_REGION, "xray")
 
     with pytest.raises(RemediationFailed):
         responder.on_event(console_change("1"))
     assert [alert["outcome"] for alert in world.alerts(inbox)] == ["revert-failed"]
-    xray_finding = finding_id(MEMBER, MEMBER_REGION, "xray")
     assert _findings(world)[xray_finding]["Compliance"]["Status"] == "FAILED"
+    world.aws.app.calls.clear()
+
+    with pytest.raises(RemediationFailed):
+        responder.on_event(console_change("1"))  # Lambda's first retry: the same event, failing the same way
+    assert world.alerts(inbox) == []  # not alerted twice
+    assert "securityhub:BatchImportFindings" not in world.ops()
 
     world.aws.set_faults(fail=[])
-    assert responder.on_event(console_change("1"))["outcome"] == "reverted"  # Lambda's retry: the same event
+    assert responder.on_event(console_change("1"))["outcome"] == "reverted"  # the second retry reverts
 
     assert [alert["outcome"] for alert in world.alerts(inbox)] == ["reverted"]
     closed = _findings(world)[xray_finding]
     assert (closed["Compliance"]["Status"], closed["RecordState"]) == ("PASSED", "ARCHIVED")
 
-    # A second retry that decides alike (compliant now, nothing to send to SNS) changes nothing anywhere.
-    responder.on_event(console_change("1"))
+
+def test_a_retry_that_finds_its_own_fix_and_the_same_open_problem_sends_nothing_again(world: World) -> None:
+    """The first attempt reverted X-Ray but could not fix the spans store (the key does not let CloudWatch Logs use
+    it), so it failed; the retry finds X-Ray compliant and the spans store refused the same way: nothing new."""
+    world.create_key(Policy=approved_key_policy(MEMBER, MEMBER_REGION, logs=False))
+    world.client("xray", MEMBER, MEMBER_REGION).update_trace_segment_destination(Destination="CloudWatchLogs")
+    world.enable_security_hub()
+    topic, inbox = world.alert_inbox()
+    world.put(Type="NONE")
+    responder = world.responder(topic, XRAY_GUARD_MODE="revert", XRAY_GUARD_SINKS="sns,securityhub")
+
+    with pytest.raises(RemediationFailed):
+        responder.on_event(console_change("1"))
+    assert len(world.alerts(inbox)) == 1
+    world.aws.app.calls.clear()
+
+    with pytest.raises(RemediationFailed):
+        responder.on_event(console_change("1"))  # Lambda's retry
+
     assert world.alerts(inbox) == []
+    assert "securityhub:BatchImportFindings" not in world.ops()
 
 
 def test_which_destinations_took_an_event_is_one_query_and_forgotten_after_an_hour(world: World) -> None:
