@@ -46,11 +46,11 @@ class Deliveries(Protocol):
     """Which destinations already accepted a delivery (so a Lambda retry does not send it twice). A delivery id is
     the event's id and what its check decided (`delivery_id`)."""
 
-    def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
+    def accepted(self, delivery: str, sinks: Iterable[SinkName]) -> set[str]:
         """Which of these destinations already accepted the delivery."""
         ...
 
-    def record(self, event_id: str, sink: SinkName) -> None: ...
+    def record(self, delivery: str, sink: SinkName) -> None: ...
 
 
 def delivery_id(event_id: str, finding: Finding) -> str:
@@ -67,16 +67,16 @@ class MemoryDeliveries:
     _seen: dict[tuple[str, str], float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
+    def accepted(self, delivery: str, sinks: Iterable[SinkName]) -> set[str]:
         now = self.clock()
         names = {sink.value for sink in sinks}
         with self._lock:
             self._seen = {k: t for k, t in self._seen.items() if now - t < DELIVERY_TTL_SECONDS}
-            return {sink for (event, sink) in self._seen if event == event_id and sink in names}
+            return {sink for (seen, sink) in self._seen if seen == delivery and sink in names}
 
-    def record(self, event_id: str, sink: SinkName) -> None:
+    def record(self, delivery: str, sink: SinkName) -> None:
         with self._lock:
-            self._seen[(event_id, sink.value)] = self.clock()
+            self._seen[(delivery, sink.value)] = self.clock()
 
 
 class TableDeliveries:
@@ -88,22 +88,22 @@ class TableDeliveries:
         self._table = CentralTable(client, table)
         self._clock = clock
 
-    def accepted(self, event_id: str, sinks: Iterable[SinkName]) -> set[str]:
-        # One Query of the event's partition (its items are the destinations that accepted it, at most one per
+    def accepted(self, delivery: str, sinks: Iterable[SinkName]) -> set[str]:
+        # One Query of the delivery's partition (its items are the destinations that accepted it, at most one per
         # sink), not one GetItem per destination.
         names = {sink.value for sink in sinks}
         try:
-            items = self._table.partition(DELIVERY_PREFIX + event_id)
+            items = self._table.partition(DELIVERY_PREFIX + delivery)
         except AwsCallError as e:
             emit("deliveries-unavailable", error=str(e))
             return set()  # unknown: send again rather than risk sending nothing
         now = self._clock()
         return {item["item"]["S"] for item in items if item["item"]["S"] in names and live(item, now)}
 
-    def record(self, event_id: str, sink: SinkName) -> None:
+    def record(self, delivery: str, sink: SinkName) -> None:
         expires = expiry(self._clock() + DELIVERY_TTL_SECONDS)
         try:
-            self._table.put(DELIVERY_PREFIX + event_id, sink.value, expires)
+            self._table.put(DELIVERY_PREFIX + delivery, sink.value, expires)
         except AwsCallError as e:
             emit("deliveries-unavailable", error=str(e))  # a retry may then send this destination again
 
@@ -116,8 +116,8 @@ def dispatch(
     wanted = [sink for sink in sinks if sink.wants(finding)]
     # Remembered only where a retry could re-send something: an event, and more than one destination.
     ledger = deliveries if event_id and len(wanted) > 1 else None
-    event = delivery_id(event_id, finding) if event_id else ""
-    done = ledger.accepted(event, [sink.name for sink in wanted]) if ledger else set()
+    delivery = delivery_id(event_id, finding) if ledger and event_id else ""
+    done = ledger.accepted(delivery, [sink.name for sink in wanted]) if ledger else set()
     failures: list[str] = []
     notes: list[str] = []
     for sink in wanted:
@@ -132,7 +132,7 @@ def dispatch(
         if note:
             notes.append(note)
         if ledger:
-            ledger.record(event, sink.name)
+            ledger.record(delivery, sink.name)
     if failures:
         raise SinkFailed("finding not delivered to " + "; ".join(failures))
     return notes
